@@ -60,7 +60,10 @@ def activity_key(text: str) -> str:
 
 
 def identifier_value(resource: dict[str, Any], system: str) -> str | None:
-    for ident in resource.get("identifier") or []:
+    """The value of the resource's identifier in ``system`` (a list, or one Identifier as on
+    QuestionnaireResponse)."""
+    idents = resource.get("identifier")
+    for ident in [idents] if isinstance(idents, dict) else idents or []:
         if isinstance(ident, dict) and ident.get("system") == system:
             value = ident.get("value")
             return value if isinstance(value, str) else None
