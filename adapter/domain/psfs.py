@@ -231,7 +231,9 @@ class Series:
                 if activity.key == key:
                     scores.append((assessment.date, assessment.ability(activity.score)))
                     text = activity.text
-                    target = assessment.ability_target(activity)
+                    # A target, once set, holds until a later assessment sets another.
+                    if activity.target is not None:
+                        target = assessment.ability_target(activity)
         achievement = classify([s for _, s in scores], target, thresholds)
         latest = self.assessments[-1]
         if any(a.key == key for a in latest.activities):
