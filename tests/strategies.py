@@ -1137,7 +1137,7 @@ def bundles(draw: DrawFn, max_entries: int = 4) -> JSON:
 # --- domain: PSFS series, PaTH checklist responses ---------------------------------------------
 
 _REF_ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
-_WORDS = st.text(
+_ACTIVITY_TEXTS = st.text(
     alphabet=st.characters(codec="utf-8", categories=("L", "N", "Zs", "P")),
     min_size=1,
     max_size=40,
@@ -1157,7 +1157,7 @@ def psfs_series(draw: DrawFn, max_assessments: int = 4) -> Series:
     count = draw(st.integers(1, max_assessments))
     start = draw(st.dates(date(2020, 1, 1), date(2030, 1, 1)))
     days = sorted(draw(st.lists(st.integers(0, 400), min_size=count, max_size=count, unique=True)))
-    texts = {key: draw(_WORDS) for key in keys}
+    texts = {key: draw(_ACTIVITY_TEXTS) for key in keys}
     caregiver = draw(reference_strings("RelatedPerson"))
     assessments = []
     for n, offset in enumerate(days):

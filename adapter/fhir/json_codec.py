@@ -62,6 +62,34 @@ def parse_json(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, Any]:
     """Parse one FHIR JSON resource; raise :class:`FhirError` (400/413) with a clear issue."""
+    value = _parse(data, max_depth, max_bytes)
+    if not isinstance(value, dict):
+        raise invalid(
+            "A FHIR JSON body must be one object with a resourceType.",
+            forlop_code=Code.JSON_NOT_OBJECT,
+            code="structure",
+        )
+    return value
+
+
+def parse_json_patch(
+    data: bytes | str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[Any]:
+    """Parse a JSON Patch (RFC 6902) document: a JSON array of operations."""
+    value = _parse(data, max_depth, max_bytes)
+    if not isinstance(value, list):
+        raise invalid(
+            "A JSON Patch body must be a JSON array of operations.",
+            forlop_code=Code.JSON_NOT_OBJECT,
+            code="structure",
+        )
+    return value
+
+
+def _parse(data: bytes | str, max_depth: int, max_bytes: int) -> Any:
     size = len(data.encode() if isinstance(data, str) else data)
     if size > max_bytes:
         raise too_large(f"The body is {size} bytes; this server accepts at most {max_bytes}.")
@@ -92,12 +120,6 @@ def parse_json(
         ) from None
     if _depth_exceeds(value, max_depth):
         raise _too_deep(max_depth)
-    if not isinstance(value, dict):
-        raise invalid(
-            "A FHIR JSON body must be one object with a resourceType.",
-            forlop_code=Code.JSON_NOT_OBJECT,
-            code="structure",
-        )
     return value
 
 
