@@ -7,6 +7,7 @@ Results go to standard output; findings and progress to standard error, so outpu
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,7 +47,7 @@ def _read(path: Path) -> dict[str, Any]:
     return read_resource(body)
 
 
-def _print_issues(issues: list[Issue] | tuple[Issue, ...], source: str) -> None:
+def _print_issues(issues: Sequence[Issue], source: str) -> None:
     for issue in issues:
         where = ", ".join(issue.expression) or "-"
         code = issue.forlop_code.value if issue.forlop_code else issue.code
@@ -178,3 +179,62 @@ def convert(
         _emit(_read(file), to)
     except FhirError as error:
         raise _fail(error, str(file)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="FORLOP_HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="FORLOP_PORT", help="Port to bind.")] = 8080,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            envvar="FORLOP_DATABASE_URL",
+            help="sqlite:///path/to/file.db (default ./forlop.db) or postgresql://user@host/db.",
+        ),
+    ] = "sqlite:///./forlop.db",
+    workers: Annotated[
+        int, typer.Option(envvar="FORLOP_WORKERS", min=1, help="Server processes.")
+    ] = 1,
+    max_body_bytes: Annotated[
+        int, typer.Option(envvar="FORLOP_MAX_BODY_BYTES", min=1, help="Largest request body.")
+    ] = 16 * 1024 * 1024,
+    max_json_depth: Annotated[
+        int, typer.Option(envvar="FORLOP_MAX_JSON_DEPTH", min=8, max=200, help="Deepest nesting.")
+    ] = 64,
+    max_bundle_entries: Annotated[
+        int, typer.Option(envvar="FORLOP_MAX_BUNDLE_ENTRIES", min=1, help="Largest Bundle.")
+    ] = 1000,
+    log_level: Annotated[str, typer.Option(envvar="FORLOP_LOG_LEVEL")] = "info",
+) -> None:
+    """Run the FHIR server (base URL http://HOST:PORT/fhir, OpenAPI docs at /docs)."""
+    import os
+
+    import uvicorn
+
+    from adapter.config import Settings
+
+    settings = Settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        workers=workers,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        max_bundle_entries=max_bundle_entries,
+    )
+    err.print(f"forlop: FHIR base http://{host}:{port}{settings.base_path} ({workers} worker(s))")
+    if workers > 1:
+        # Worker processes rebuild the app from the environment.
+        os.environ.update(settings.to_env())
+        uvicorn.run(
+            "adapter.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+    else:
+        from adapter.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -1,4 +1,4 @@
-"""OperationOutcome issues and the one error type that carries them (FHIR R4 §2.36 OperationOutcome).
+"""OperationOutcome issues and the one error type that carries them (FHIR R4 OperationOutcome).
 
 Every problem forlop reports, from the JSON parser to the REST layer, is an :class:`Issue`.
 Validation collects issues and raises :class:`FhirError` once at the boundary; the REST layer and
@@ -131,9 +131,7 @@ def outcome(issues: Iterable[Issue]) -> dict[str, Any]:
     """An OperationOutcome resource (JSON form) for the issues; 'all OK' when there are none."""
     rendered = [i.to_fhir() for i in issues]
     if not rendered:
-        rendered = [
-            {"severity": "information", "code": "informational", "diagnostics": "All OK"}
-        ]
+        rendered = [{"severity": "information", "code": "informational", "diagnostics": "All OK"}]
     return {"resourceType": "OperationOutcome", "issue": rendered}
 
 
@@ -206,9 +204,7 @@ def method_not_allowed(diagnostics: str) -> FhirError:
 
 
 def unsupported_media_type(diagnostics: str) -> FhirError:
-    return FhirError(
-        415, [error_issue("not-supported", Code.UNSUPPORTED_MEDIA_TYPE, diagnostics)]
-    )
+    return FhirError(415, [error_issue("not-supported", Code.UNSUPPORTED_MEDIA_TYPE, diagnostics)])
 
 
 def too_large(diagnostics: str) -> FhirError:

@@ -41,7 +41,7 @@ def check_syntax(expression: str) -> None:
     parser = FHIRPathParser(CommonTokenStream(lexer))
     parser.removeErrorListeners()
     parser.addErrorListener(listener)
-    parser.entireExpression()
+    parser.entireExpression()  # type: ignore[no-untyped-call]
 
 
 @cache

@@ -1,0 +1,198 @@
+"""HTTP routes of the FHIR base (FHIR R4 §3.1.0 RESTful API URL patterns).
+
+Each route only turns HTTP into a :class:`FhirRequest` and back; what a request does is decided by
+:func:`adapter.router.dispatch.parse_url`, the same function the Bundle engine uses for entries.
+Routes are declared one by one so that the OpenAPI document at ``/docs`` lists every interaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import anyio.to_thread
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapter.fhir.errors import invalid, too_large, unsupported_media_type
+from adapter.fhir.json_codec import parse_json_patch
+from adapter.fhir.wire import Limits, read_resource
+from adapter.rest.negotiation import body_format, fhir_response, rendering
+from adapter.rest.state import AppState
+from adapter.rest.subsetting import subset
+from adapter.router import bundles, capability
+from adapter.router.dispatch import parse_url
+from adapter.router.request import FhirRequest, Outcome, parse_prefer
+from adapter.store.repository import TransientConflict
+
+_ATTEMPTS = 5
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The body is {declared} bytes; this server accepts at most {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"The body exceeds {limit} bytes, the limit of this server.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _execute(state: AppState, method: str, url: str, base: FhirRequest) -> Outcome:
+    if method == "POST" and url.split("?")[0].strip("/") == "":
+        return bundles.process(state.context, state.repository, base.body, base)
+    handler, req = parse_url(method, url, base)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with state.repository.transaction(read_only=method == "GET") as tx:
+                return handler(state.context, tx, req)
+        except TransientConflict:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def run(request: Request, relative: str) -> Response:
+    state: AppState = request.app.state.forlop
+    settings = state.context.settings
+    render = rendering(request)
+    query = [(k, v) for k, v in request.query_params.multi_items()]
+    body: Any = None
+    method = request.method
+    if method in ("POST", "PUT", "PATCH"):
+        raw = await _body(request, settings.max_body_bytes)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        limits = Limits(settings.max_body_bytes, settings.max_json_depth)
+        if relative.endswith("/_search"):
+            if raw and content_type != _FORM:
+                raise unsupported_media_type(f"POST _search takes {_FORM} parameters.")
+            query += parse_qsl(raw.decode(errors="replace"), keep_blank_values=True)
+        elif method == "PATCH":
+            if content_type != "application/json-patch+json":
+                raise unsupported_media_type(
+                    "PATCH takes application/json-patch+json (RFC 6902 JSON Patch)."
+                )
+            body = parse_json_patch(raw, max_depth=limits.max_depth, max_bytes=limits.max_bytes)
+        elif raw or not relative.split("/")[-1].startswith("$"):
+            if not raw:
+                raise invalid("The request needs a FHIR resource as its body.", code="required")
+            body = read_resource(raw, body_format(request), limits)
+    prefer_return, handling = parse_prefer(request.headers.get("prefer"))
+    base_url = f"{request.url.scheme}://{request.url.netloc}{settings.base_path}"
+    base = FhirRequest(
+        method,
+        body=body,
+        if_match=request.headers.get("if-match"),
+        if_none_exist=request.headers.get("if-none-exist"),
+        prefer_return=prefer_return,
+        prefer_handling=handling,  # type: ignore[arg-type]
+        base_url=base_url,
+    )
+    url = relative + (f"?{urlencode(query)}" if query else "")
+    outcome = await anyio.to_thread.run_sync(_execute, state, method, url, base)
+    resource = subset(outcome.resource, request.query_params) if outcome.resource else None
+    return fhir_response(resource, render, outcome.status, outcome.headers(base_url))
+
+
+def build_router(base_path: str) -> APIRouter:
+    router = APIRouter(prefix=base_path, tags=["FHIR"])
+
+    @router.get("/metadata", summary="CapabilityStatement")
+    async def metadata(request: Request) -> Response:
+        state: AppState = request.app.state.forlop
+        base_url = f"{request.url.scheme}://{request.url.netloc}{base_path}"
+        statement = capability.capability_statement(base_url, state.parameters, state.version)
+        return fhir_response(statement, rendering(request))
+
+    @router.post("", summary="Batch or transaction Bundle", include_in_schema=False)
+    @router.post("/", summary="Batch or transaction Bundle")
+    async def transaction(request: Request) -> Response:
+        return await run(request, "")
+
+    @router.get("/", summary="System search")
+    async def system_search(request: Request) -> Response:
+        return await run(request, "")
+
+    @router.get("/_history", summary="System history")
+    async def system_history(request: Request) -> Response:
+        return await run(request, "_history")
+
+    @router.post("/{resource_type}/$validate", summary="$validate a resource")
+    async def validate_type(request: Request, resource_type: str) -> Response:
+        return await run(request, f"{resource_type}/$validate")
+
+    @router.post("/{resource_type}/{resource_id}/$validate", summary="$validate a stored resource")
+    async def validate_instance(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}/$validate")
+
+    @router.post("/QuestionnaireResponse/$extract", summary="SDC $extract of a response")
+    async def extract_type(request: Request) -> Response:
+        return await run(request, "QuestionnaireResponse/$extract")
+
+    @router.post(
+        "/QuestionnaireResponse/{resource_id}/$extract", summary="SDC $extract of a stored response"
+    )
+    async def extract_instance(request: Request, resource_id: str) -> Response:
+        return await run(request, f"QuestionnaireResponse/{resource_id}/$extract")
+
+    @router.get("/Patient/{resource_id}/$everything", summary="Patient $everything")
+    async def everything(request: Request, resource_id: str) -> Response:
+        return await run(request, f"Patient/{resource_id}/$everything")
+
+    @router.get("/{resource_type}", summary="Search")
+    async def search(request: Request, resource_type: str) -> Response:
+        return await run(request, resource_type)
+
+    @router.post("/{resource_type}", summary="Create (If-None-Exist for conditional create)")
+    async def create(request: Request, resource_type: str) -> Response:
+        return await run(request, resource_type)
+
+    @router.put("/{resource_type}", summary="Conditional update")
+    async def conditional_update(request: Request, resource_type: str) -> Response:
+        return await run(request, resource_type)
+
+    @router.delete("/{resource_type}", summary="Conditional delete")
+    async def conditional_delete(request: Request, resource_type: str) -> Response:
+        return await run(request, resource_type)
+
+    @router.post("/{resource_type}/_search", summary="Search with form parameters")
+    async def search_post(request: Request, resource_type: str) -> Response:
+        return await run(request, f"{resource_type}/_search")
+
+    @router.get("/{resource_type}/_history", summary="Type history")
+    async def type_history(request: Request, resource_type: str) -> Response:
+        return await run(request, f"{resource_type}/_history")
+
+    @router.get("/{resource_type}/{resource_id}", summary="Read")
+    async def read(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}")
+
+    @router.put("/{resource_type}/{resource_id}", summary="Update (or create with this id)")
+    async def update(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}")
+
+    @router.patch("/{resource_type}/{resource_id}", summary="JSON Patch")
+    async def patch(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}")
+
+    @router.delete("/{resource_type}/{resource_id}", summary="Delete")
+    async def delete(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}")
+
+    @router.get("/{resource_type}/{resource_id}/_history", summary="Instance history")
+    async def instance_history(request: Request, resource_type: str, resource_id: str) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}/_history")
+
+    @router.get("/{resource_type}/{resource_id}/_history/{version_id}", summary="Version read")
+    async def vread(
+        request: Request, resource_type: str, resource_id: str, version_id: str
+    ) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}/_history/{version_id}")
+
+    return router

@@ -1,0 +1,341 @@
+"""Instance and type interactions: create, read, vread, update, patch, delete, and their
+conditional forms (FHIR R4 §3.1.0.2-§3.1.0.7, §3.1.0.8 conditional update/create/delete).
+
+Every write goes through :func:`prepare`: the body must be of the type (and id) it is written as,
+valid against base R4 and the profiles it claims, and its literal references must name resources
+that exist. Conformance resources (profiles/) are served read-only.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jsonpatch
+
+from adapter.config import Settings
+from adapter.fhir.errors import (
+    Code,
+    FhirError,
+    Issue,
+    error_issue,
+    has_errors,
+    invalid,
+    method_not_allowed,
+    not_found,
+    precondition_failed,
+)
+from adapter.fhir.errors import outcome as render_outcome
+from adapter.registry import Registry
+from adapter.router.request import FhirRequest, Outcome, parse_if_match
+from adapter.search.parser import parse_search
+from adapter.search.query import SearchQuery
+from adapter.search.values import parse_reference
+from adapter.store.records import check_body, check_id, check_type
+from adapter.store.repository import StoredResource, Transaction
+
+# Managed as files in profiles/ and mappings/; the API serves them read-only.
+READ_ONLY_TYPES = frozenset(
+    {
+        "StructureDefinition",
+        "Questionnaire",
+        "CodeSystem",
+        "ValueSet",
+        "ConceptMap",
+        "SearchParameter",
+    }
+)
+_STRUCTURAL = ("FORLOP-STRUCT-", "FORLOP-WIRE-")
+
+
+@dataclass(frozen=True)
+class Context:
+    registry: Registry
+    settings: Settings
+    validate: Callable[[dict[str, Any]], list[Issue]]
+
+
+def validation_status(issues: list[Issue]) -> int:
+    """400 when the content is not well-formed FHIR, 422 when it breaks a rule or a profile."""
+    structural = any(
+        i.is_error and i.forlop_code is not None and i.forlop_code.value.startswith(_STRUCTURAL)
+        for i in issues
+    )
+    return 400 if structural else 422
+
+
+def check_writable(resource_type: str) -> None:
+    if resource_type in READ_ONLY_TYPES:
+        raise method_not_allowed(
+            f"{resource_type} resources are this server's conformance resources, managed in its "
+            "profiles/ folder and served read-only."
+        )
+
+
+def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(reference literal, FHIRPath) for every Reference.reference in the resource."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value, f"{path}.reference"
+            elif key != "contained":
+                yield from _references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _references(value, f"{path}[{i}]")
+
+
+def check_references(
+    tx: Transaction,
+    resource: dict[str, Any],
+    base_url: str,
+    pending: frozenset[str] = frozenset(),
+) -> None:
+    """Every relative literal reference names a resource that exists (no references to nothing).
+
+    References to other servers (absolute URLs not under this base) cannot be checked and are
+    kept as given; ``urn:`` and conditional references must have been resolved by a Bundle.
+    """
+    rtype = str(resource["resourceType"])
+    issues = []
+    for literal, where in _references(resource, rtype):
+        local = literal.removeprefix(base_url + "/") if base_url else literal
+        if local.startswith("urn:uuid:") or local.startswith("urn:oid:"):
+            issues.append(
+                error_issue(
+                    "not-found",
+                    Code.NOT_FOUND,
+                    f"The reference {literal!r} names nothing: a urn reference must be the "
+                    "fullUrl of an entry in the same Bundle.",
+                    where,
+                )
+            )
+            continue
+        if "?" in local:
+            issues.append(
+                error_issue(
+                    "not-supported",
+                    Code.NOT_SUPPORTED,
+                    f"The conditional reference {literal!r} can only be resolved inside a "
+                    "transaction Bundle.",
+                    where,
+                )
+            )
+            continue
+        parsed = parse_reference(local)
+        if parsed is None or parsed.target_type is None or parsed.target_id is None:
+            continue
+        if f"{parsed.target_type}/{parsed.target_id}" in pending:
+            continue
+        try:
+            tx.read(parsed.target_type, parsed.target_id)
+        except FhirError:
+            issues.append(
+                error_issue(
+                    "not-found",
+                    Code.NOT_FOUND,
+                    f"The reference {literal!r} names a resource that does not exist here.",
+                    where,
+                )
+            )
+    if issues:
+        raise FhirError(400, issues)
+
+
+def prepare(
+    ctx: Context,
+    tx: Transaction,
+    resource: Any,
+    resource_type: str | None,
+    resource_id: str | None,
+    req: FhirRequest,
+) -> list[Issue]:
+    """Check a body about to be written; returns its warnings, raises on any error."""
+    if not isinstance(resource, dict):
+        raise invalid("The request needs a FHIR resource as its body.", code="structure")
+    body_type = check_body(resource, resource_type, resource_id)
+    check_writable(body_type)
+    issues = ctx.validate(resource)
+    if has_errors(issues):
+        raise FhirError(validation_status(issues), issues)
+    check_references(tx, resource, req.base_url, req.pending)
+    return [i for i in issues if not i.is_error]
+
+
+def _represent(req: FhirRequest, outcome: Outcome, default: str = "representation") -> Outcome:
+    """Apply ``Prefer: return=`` to a write's outcome."""
+    wanted = req.prefer_return or default
+    if wanted == "minimal":
+        outcome.resource = None
+    elif wanted == "OperationOutcome":
+        outcome.resource = render_outcome(outcome.issues)
+    return outcome
+
+
+def matches(ctx: Context, tx: Transaction, resource_type: str, criteria: str) -> list[str]:
+    """Ids of the resources a conditional interaction's criteria select (at most 2 looked at)."""
+    params = parse_qsl(criteria, keep_blank_values=True)
+    if not params:
+        raise invalid("Conditional criteria must not be empty.", code="invalid")
+    parsed = parse_search(resource_type, params, default_count=2, max_count=2)
+    if parsed.unknown:
+        raise invalid(
+            f"Unknown search parameter(s) in conditional criteria: {', '.join(parsed.unknown)}.",
+            code="not-supported",
+        )
+    query = parsed.query
+    page = tx.search(SearchQuery(types=query.types, clauses=query.clauses, count=2, total=None))
+    return [m.id for m in page.matches]
+
+
+def lock_criteria(tx: Transaction, resource_type: str, criteria: str) -> None:
+    tx.lock([f"{resource_type}?{criteria}"])
+
+
+# --- interactions ------------------------------------------------------------------------------
+
+
+def create(
+    ctx: Context, tx: Transaction, req: FhirRequest, *, assigned_id: str | None = None
+) -> Outcome:
+    assert req.resource_type is not None
+    check_type(req.resource_type)
+    check_writable(req.resource_type)
+    if req.if_none_exist:
+        lock_criteria(tx, req.resource_type, req.if_none_exist)
+        found = matches(ctx, tx, req.resource_type, req.if_none_exist)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"If-None-Exist '{req.if_none_exist}' matches more than one {req.resource_type}."
+            )
+        if found:
+            stored = tx.read(req.resource_type, found[0])
+            return _represent(req, Outcome(200, stored.resource, stored))
+    resource = dict(req.body) if isinstance(req.body, dict) else req.body
+    if isinstance(resource, dict):
+        # The server assigns the id of a created resource (R4 §3.1.0.4.1): a client id is ignored.
+        resource.pop("id", None)
+    warnings = prepare(ctx, tx, resource, req.resource_type, None, req)
+    stored = tx.create(resource, id=assigned_id)
+    return _represent(req, Outcome(201, stored.resource, stored, warnings))
+
+
+def _readable(resource_type: str, resource_id: str) -> None:
+    check_type(resource_type)
+    check_id(resource_id)
+
+
+def read(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
+    assert req.resource_type is not None and req.id is not None
+    _readable(req.resource_type, req.id)
+    stored = tx.read(req.resource_type, req.id)
+    return Outcome(200, stored.resource, stored)
+
+
+def vread(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
+    assert req.resource_type is not None and req.id is not None and req.version_id is not None
+    _readable(req.resource_type, req.id)
+    if not req.version_id.isdigit():
+        raise not_found(f"{req.resource_type}/{req.id} has no version '{req.version_id}'.")
+    stored = tx.vread(req.resource_type, req.id, int(req.version_id))
+    return Outcome(200, stored.resource, stored)
+
+
+def update(
+    ctx: Context, tx: Transaction, req: FhirRequest, *, assigned_id: str | None = None
+) -> Outcome:
+    """PUT Type/id, or conditional update PUT Type?criteria (R4 §3.1.0.8.1)."""
+    assert req.resource_type is not None
+    check_type(req.resource_type)
+    check_writable(req.resource_type)
+    target = req.id
+    if target is None:
+        criteria = "&".join(f"{k}={v}" for k, v in req.query)
+        lock_criteria(tx, req.resource_type, criteria)
+        found = matches(ctx, tx, req.resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"The criteria '{criteria}' match more than one {req.resource_type}; "
+                "a conditional update needs exactly one or none."
+            )
+        body_id = req.body.get("id") if isinstance(req.body, dict) else None
+        if found and body_id is not None and body_id != found[0]:
+            raise invalid(
+                f"The body has id '{body_id}' but the criteria select {req.resource_type}/"
+                f"{found[0]}.",
+                expression=f"{req.resource_type}.id",
+            )
+        target = found[0] if found else (body_id or assigned_id)
+        if target is None:
+            # No match and no id: a conditional update creates (R4 §3.1.0.8.1).
+            plain = FhirRequest(
+                "POST",
+                req.resource_type,
+                body=req.body,
+                prefer_return=req.prefer_return,
+                base_url=req.base_url,
+            )
+            return create(ctx, tx, plain)
+    else:
+        check_id(target)
+    if not isinstance(req.body, dict):
+        raise invalid("The request needs a FHIR resource as its body.", code="structure")
+    if req.id is not None and req.body.get("id") is None:
+        raise invalid(
+            f"An update of {req.resource_type}/{target} needs the body's id to be '{target}'.",
+            expression=f"{req.resource_type}.id",
+        )
+    resource = dict(req.body)
+    resource["id"] = target
+    warnings = prepare(ctx, tx, resource, req.resource_type, target, req)
+    result = tx.update(req.resource_type, target, resource, if_match=parse_if_match(req.if_match))
+    status = 201 if result.created else 200
+    return _represent(req, Outcome(status, result.stored.resource, result.stored, warnings))
+
+
+def patch(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
+    """JSON Patch (RFC 6902) on the current version, then the same checks as an update."""
+    assert req.resource_type is not None and req.id is not None
+    _readable(req.resource_type, req.id)
+    check_writable(req.resource_type)
+    if not isinstance(req.body, list):
+        raise invalid("A JSON Patch body is a JSON array of operations.", code="structure")
+    current = tx.read(req.resource_type, req.id)
+    try:
+        patched = jsonpatch.apply_patch(copy.deepcopy(current.resource), req.body)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
+        raise invalid(
+            f"The JSON Patch cannot be applied: {exc}.", code="processing", status=422
+        ) from None
+    if not isinstance(patched, dict):
+        raise invalid("The JSON Patch did not leave a resource.", status=422)
+    warnings = prepare(ctx, tx, patched, req.resource_type, req.id, req)
+    expected = parse_if_match(req.if_match) or current.version_id
+    result = tx.update(req.resource_type, req.id, patched, if_match=expected)
+    return _represent(req, Outcome(200, result.stored.resource, result.stored, warnings))
+
+
+def delete(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
+    """DELETE Type/id, or conditional delete DELETE Type?criteria (single match)."""
+    assert req.resource_type is not None
+    check_type(req.resource_type)
+    check_writable(req.resource_type)
+    targets: list[str]
+    if req.id is None:
+        criteria = "&".join(f"{k}={v}" for k, v in req.query)
+        lock_criteria(tx, req.resource_type, criteria)
+        targets = matches(ctx, tx, req.resource_type, criteria)
+        if len(targets) > 1:
+            raise precondition_failed(
+                f"The criteria '{criteria}' match more than one {req.resource_type}."
+            )
+    else:
+        check_id(req.id)
+        targets = [req.id]
+    stored: StoredResource | None = None
+    for target in targets:
+        stored = tx.delete(req.resource_type, target, if_match=parse_if_match(req.if_match))
+    return Outcome(204, None, stored)

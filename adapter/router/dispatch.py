@@ -1,0 +1,91 @@
+"""Routing a method and a relative URL to its interaction (FHIR R4 §3.1.0 URL patterns).
+
+The Bundle engine uses this for every entry, so an entry behaves exactly as the same request sent
+on its own. Operations (``$name``) are looked up in :data:`OPERATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from adapter.fhir.errors import method_not_allowed, not_found
+from adapter.router import crud, searching
+from adapter.router.crud import Context
+from adapter.router.request import FhirRequest, Outcome
+from adapter.store.repository import Transaction
+
+Handler = Callable[[Context, Transaction, FhirRequest], Outcome]
+
+
+@dataclass(frozen=True)
+class Operation:
+    handler: Handler
+    definition: str  # canonical URL of the OperationDefinition
+    affects_state: bool = False
+
+
+# (resource type or None for every type, "$name") -> operation; filled by adapter.router.operations.
+OPERATIONS: dict[tuple[str | None, str], Operation] = {}
+
+
+def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRequest]:
+    """The handler for ``method url`` and the request it receives (``base`` supplies headers)."""
+    split = urlsplit(url)
+    query = tuple(parse_qsl(split.query, keep_blank_values=True))
+    path = split.path
+    if base.base_url and url.startswith(base.base_url):
+        path = urlsplit(url[len(base.base_url) :]).path
+    parts = [unquote(p) for p in path.strip("/").split("/") if p]
+    req = replace(base, method=method, query=query, resource_type=None, id=None, version_id=None)
+    if parts and parts[-1].startswith("$"):
+        name = parts[-1]
+        rtype = parts[0] if len(parts) >= 2 else None
+        rid = parts[1] if len(parts) == 3 else None
+        operation = OPERATIONS.get((rtype, name)) or OPERATIONS.get((None, name))
+        if operation is None:
+            raise not_found(f"This server has no operation {name} on {rtype or 'the system'}.")
+        return operation.handler, replace(req, resource_type=rtype, id=rid)
+    match parts:
+        case []:
+            if method == "GET":
+                return searching.search, req
+        case ["_history"]:
+            if method == "GET":
+                return searching.history, req
+        case [rtype]:
+            req = replace(req, resource_type=rtype)
+            if method == "GET":
+                return searching.search, req
+            if method == "POST":
+                return crud.create, req
+            if method == "PUT" and query:
+                return crud.update, req
+            if method == "DELETE" and query:
+                return crud.delete, req
+        case [rtype, "_search"]:
+            if method == "POST":
+                return searching.search, replace(req, resource_type=rtype)
+        case [rtype, "_history"]:
+            if method == "GET":
+                return searching.history, replace(req, resource_type=rtype)
+        case [rtype, rid]:
+            req = replace(req, resource_type=rtype, id=rid)
+            handlers: dict[str, Handler] = {
+                "GET": crud.read,
+                "PUT": crud.update,
+                "PATCH": crud.patch,
+                "DELETE": crud.delete,
+            }
+            if method in handlers:
+                return handlers[method], req
+        case [rtype, rid, "_history"]:
+            if method == "GET":
+                return searching.history, replace(req, resource_type=rtype, id=rid)
+        case [rtype, rid, "_history", vid]:
+            if method == "GET":
+                return crud.vread, replace(req, resource_type=rtype, id=rid, version_id=vid)
+        case _:
+            raise not_found(f"No FHIR interaction has the URL '{url}'.")
+    raise method_not_allowed(f"{method} is not allowed on '{url}'.")
