@@ -62,10 +62,20 @@ def primitive_json_kind(primitive: str) -> str:
 # are refused so that an R4 server never accepts what R4 does not define.
 _R4B_ONLY = frozenset(
     {
-        "AdministrableProductDefinition", "ClinicalUseDefinition", "Citation", "Evidence",
-        "EvidenceReport", "EvidenceVariable", "Ingredient", "ManufacturedItemDefinition",
-        "MedicinalProductDefinition", "NutritionProduct", "PackagedProductDefinition",
-        "RegulatedAuthorization", "SubscriptionStatus", "SubscriptionTopic",
+        "AdministrableProductDefinition",
+        "ClinicalUseDefinition",
+        "Citation",
+        "Evidence",
+        "EvidenceReport",
+        "EvidenceVariable",
+        "Ingredient",
+        "ManufacturedItemDefinition",
+        "MedicinalProductDefinition",
+        "NutritionProduct",
+        "PackagedProductDefinition",
+        "RegulatedAuthorization",
+        "SubscriptionStatus",
+        "SubscriptionTopic",
     }
 )
 
@@ -135,7 +145,8 @@ def elements_of(type_name: str) -> dict[str, ElementInfo]:
             is_list=is_list,
             primitive=primitive,
             type_name=type_ref,
-            required=bool(extra.get("element_required")),
+            # Primitives flag 1..1 in metadata; required complex elements are non-Optional fields.
+            required=bool(extra.get("element_required")) or field.is_required(),
             choice_group=choice if isinstance(choice, str) else None,
             reference_targets=tuple(str(t) for t in targets),  # type: ignore[union-attr]
             enum_values=tuple(str(v) for v in enums if v != "+"),  # type: ignore[union-attr]
