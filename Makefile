@@ -13,12 +13,9 @@ $(BIN)/forlop: pyproject.toml
 
 install: $(BIN)/forlop
 
-# Runs the translation core end to end on the bundled fixtures.
+# The FHIR server on its embedded default: SQLite file ./forlop.db, http://127.0.0.1:8080/fhir
 run: install
-	$(BIN)/forlop validate fixtures/pathways/*/fhir/*.json
-	$(BIN)/forlop extract fixtures/pathways/astrid-fjellheim/fhir/psfs-reassessment.json \
-		--previous fixtures/pathways/astrid-fjellheim/fhir/psfs-baseline.json > extracted-bundle.json
-	$(BIN)/forlop validate extracted-bundle.json
+	$(BIN)/forlop serve
 
 lint: install
 	$(BIN)/ruff check .
