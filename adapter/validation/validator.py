@@ -4,7 +4,8 @@
 2. required bindings of base R4, and base invariants;
 3. Norwegian identifiers (fødselsnummer, D-number, organisation number, HPR);
 4. the profiles the resource claims in ``meta.profile`` (ours are known to the registry);
-5. a QuestionnaireResponse against its Questionnaire, when the registry knows it.
+5. a QuestionnaireResponse against its Questionnaire: ours must be known; another publisher's
+   that the registry does not hold only gives a warning.
 
 Entries of a Bundle and contained resources go through passes 4 and 5 one by one; passes 1-3 walk
 them already. A resource whose structure is broken skips passes 4-5: their findings would only
@@ -13,16 +14,18 @@ repeat the same fault in other words.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from adapter.fhir.errors import Issue, has_errors
+from adapter.fhir.errors import Code, Issue, has_errors
 from adapter.registry import Registry, default_registry
 from adapter.validation.identifiers import validate_identifiers
 from adapter.validation.invariants import validate_invariants
-from adapter.validation.profile import validate_claimed_profiles
+from adapter.validation.profile import OWN_CANONICAL_PREFIX, validate_claimed_profiles
 from adapter.validation.questionnaire import validate_against_registry
 from adapter.validation.structure import validate_structure
 from adapter.validation.terminology import validate_required_bindings
+from adapter.validation.walk import walk
 
 
 def _rebase(issues: list[Issue], resource_type: str, prefix: str) -> list[Issue]:
@@ -53,6 +56,17 @@ def _nested(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], s
     return found
 
 
+def _foreign_questionnaire_as_warning(issues: list[Issue], canonical: str) -> list[Issue]:
+    """A response to another publisher's Questionnaire that we do not hold cannot be checked:
+    say so as a warning (plain FHIR clients are accepted when base-valid)."""
+    if canonical.startswith(OWN_CANONICAL_PREFIX):
+        return issues
+    return [
+        replace(i, severity="warning") if i.forlop_code is Code.QR_QUESTIONNAIRE_UNKNOWN else i
+        for i in issues
+    ]
+
+
 def validate_conformance(resource: dict[str, Any], registry: Registry) -> list[Issue]:
     """Passes 4 and 5 over the resource and every resource nested in it."""
     issues: list[Issue] = []
@@ -61,7 +75,9 @@ def validate_conformance(resource: dict[str, Any], registry: Registry) -> list[I
         rtype = str(nested.get("resourceType"))
         found = validate_claimed_profiles(nested, registry)
         if rtype == "QuestionnaireResponse" and nested.get("questionnaire"):
-            found += validate_against_registry(nested, registry)
+            found += _foreign_questionnaire_as_warning(
+                validate_against_registry(nested, registry), str(nested["questionnaire"])
+            )
         issues += found if path == root else _rebase(found, rtype, path)
     return issues
 
@@ -72,8 +88,9 @@ def validate(resource: dict[str, Any], registry: Registry | None = None) -> list
     issues = validate_structure(resource)
     if has_errors(issues):
         return issues
-    issues += validate_required_bindings(resource)
-    issues += validate_invariants(resource)
-    issues += validate_identifiers(resource)
+    walked = walk(resource)  # one traversal shared by the three passes below
+    issues += validate_required_bindings(resource, walked=walked, registry=registry)
+    issues += validate_invariants(resource, walked=walked, registry=registry)
+    issues += validate_identifiers(resource, walked=walked)
     issues += validate_conformance(resource, registry)
     return issues
