@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from adapter.fhir.errors import Code, FhirError, Issue, has_errors, invalid, outcome
 from adapter.fhir.json_codec import dump_json
@@ -49,11 +50,12 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _print_issues(issues: Sequence[Issue], source: str) -> None:
     for issue in issues:
-        where = ", ".join(issue.expression) or "-"
+        # Text from the input (paths like value[x], quoted values) must not be read as markup.
+        where = escape(", ".join(issue.expression) or "-")
         code = issue.forlop_code.value if issue.forlop_code else issue.code
         err.print(
-            f"[{_SEVERITY_STYLE[issue.severity]}]{issue.severity:<7}[/] {source}: {where}: "
-            f"{issue.diagnostics} [dim]({code})[/]"
+            f"[{_SEVERITY_STYLE[issue.severity]}]{issue.severity:<7}[/] {escape(source)}: "
+            f"{where}: {escape(issue.diagnostics)} [dim]({code})[/]"
         )
 
 
@@ -161,7 +163,7 @@ def validate_files(
         else:
             _print_issues(issues, str(path))
             status = "[red]invalid[/]" if has_errors(issues) else "[green]valid[/]"
-            err.print(f"{path}: {status}")
+            err.print(f"{escape(str(path))}: {status}")
     if output is OutputFormat.JSON:
         result = outcomes[0] if len(outcomes) == 1 else outcomes
         sys.stdout.buffer.write(dump_json(result, pretty=True) + b"\n")

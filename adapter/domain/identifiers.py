@@ -55,7 +55,7 @@ class Problem(StrEnum):
     LENGTH = "it has the wrong number of digits"
     DATE = "the first six digits are not a valid birth date"
     CENTURY = "the individual number does not fit the birth year"
-    CONTROL_DIGIT = "the control digits do not match (mod 11)"
+    CONTROL_DIGIT = "a control digit does not match (mod 11)"
 
 
 def mod11(digits: str, weights: tuple[int, ...]) -> int | None:

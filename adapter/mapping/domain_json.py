@@ -40,8 +40,8 @@ class _Reader:
     def __init__(self) -> None:
         self.issues: list[Issue] = []
 
-    def fail(self, path: str, message: str) -> None:
-        self.issues.append(error_issue("invalid", Code.MAPPING_INPUT, message, path))
+    def fail(self, path: str, message: str, code: Code = Code.MAPPING_INPUT) -> None:
+        self.issues.append(error_issue("invalid", code, message, path))
 
     def get(
         self,
@@ -51,6 +51,7 @@ class _Reader:
         convert: Callable[[Any], T],
         *,
         required: bool = True,
+        code: Code = Code.MAPPING_INPUT,
     ) -> T | None:
         value = data.get(key) if isinstance(data, dict) else None
         if value is None:
@@ -60,7 +61,7 @@ class _Reader:
         try:
             return convert(value)
         except (TypeError, ValueError) as exc:
-            self.fail(f"{path}{key}", f"'{key}' is not valid: {exc}")
+            self.fail(f"{path}{key}", f"'{key}' is not valid: {exc}", code)
             return None
 
     def done(self) -> None:
@@ -81,7 +82,18 @@ def _integer(value: Any) -> int:
 
 
 def _date(value: Any) -> date:
-    return date.fromisoformat(_text(value))
+    try:
+        return date.fromisoformat(_text(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def _direction(value: Any) -> Direction:
+    try:
+        return Direction(_text(value))
+    except ValueError:
+        allowed = " or ".join(d.value for d in Direction)
+        raise ValueError(f"{value!r} is not a PSFS direction; use {allowed}") from None
 
 
 def _datetime(value: Any) -> datetime:
@@ -125,7 +137,7 @@ def series_from_json(data: dict[str, Any]) -> tuple[Series, TransitionPlan | Non
         values = (
             reader.get(item, "id", path, _text),
             reader.get(item, "date", path, _date),
-            reader.get(item, "direction", path, Direction),
+            reader.get(item, "direction", path, _direction, code=Code.PSFS_DIRECTION),
         )
         if kind is not None and who is not None and None not in values and patient is not None:
             aid, day, direction = values
