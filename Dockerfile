@@ -18,5 +18,8 @@ RUN pip install . \
 
 USER forlop
 WORKDIR /data
+# For `forlop serve --host 0.0.0.0 --port 8080`: liveness from inside the container, no proxies.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["forlop"]
 CMD ["--help"]

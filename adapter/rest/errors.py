@@ -60,7 +60,7 @@ def _request_error(request: Request, exc: Exception) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("Unexpected error on %s %s", request.method, request.url.path)
+    log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     body = outcome(
         [
             error_issue(

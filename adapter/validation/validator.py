@@ -89,8 +89,10 @@ def validate(resource: dict[str, Any], registry: Registry | None = None) -> list
     if has_errors(issues):
         return issues
     walked = walk(resource)  # one traversal shared by the three passes below
-    issues += validate_required_bindings(resource, walked=walked, registry=registry)
-    issues += validate_invariants(resource, walked=walked, registry=registry)
+    # The bundled tables are built once per process; another registry builds its own.
+    tables = None if registry is default_registry() else registry
+    issues += validate_required_bindings(resource, walked=walked, registry=tables)
+    issues += validate_invariants(resource, walked=walked, registry=tables)
     issues += validate_identifiers(resource, walked=walked)
     issues += validate_conformance(resource, registry)
     return issues

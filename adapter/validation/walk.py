@@ -13,6 +13,7 @@ invariant and identifier passes read the same :class:`Walked` result.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -117,6 +118,8 @@ def _elem(type_name: str, name: str, model_required: bool) -> Elem:
 # (``Questionnaire.item`` -> ``QuestionnaireItem``); contentReference reuses (``item.item``,
 # ``compose.exclude``) do not match and keep the first, canonical path.
 _BACKBONE_PATHS: dict[str, str] = {}
+# Registration fills _BACKBONE_PATHS in steps; a parallel reader must never see it half done.
+_REGISTERING = threading.Lock()
 
 
 def _register_backbones(root: str) -> None:
@@ -148,6 +151,11 @@ def _base_names(type_name: str) -> tuple[str, ...]:
 
 def _definition_path(type_name: str) -> str:
     """Register the backbones of the type's root (the shortest model-name prefix) on first use."""
+    with _REGISTERING:
+        return _definition_path_locked(type_name)
+
+
+def _definition_path_locked(type_name: str) -> str:
     if type_name not in _BACKBONE_PATHS:
         starts = [i for i, ch in enumerate(type_name) if ch.isupper()][1:] + [len(type_name)]
         for end in starts:

@@ -1,0 +1,419 @@
+"""Organisation-scoped access on a small synthetic world: two municipalities and one hospital.
+
+Kommune A manages Anna and works with the hospital through an active CareTeam; Kommune B manages
+Bjørn, whose CarePlan names a hospital team. Each test asks who may see or write what.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapter.fhir.models import is_resource_type
+from adapter.security.policy import (
+    PATIENT_COMPARTMENT,
+    Resource,
+    authors_of,
+    care_organisations,
+    may_read,
+    may_write,
+    organisation_number,
+    patients_of,
+    reference_key,
+    visible,
+)
+from adapter.security.scopes import ScopeSet
+from adapter.security.tokens import Principal, insecure_dev_principal
+
+from .conftest import KOMMUNE_A, KOMMUNE_B, SYKEHUS
+
+ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101"
+FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+GP_OFFICE = "950000048"
+
+
+def org(id: str, number: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "id": id,
+        "identifier": [{"system": ORGNR, "value": number}],
+    }
+
+
+def ref(key: str) -> dict[str, str]:
+    return {"reference": key}
+
+
+def build_world() -> dict[str, dict[str, Any]]:
+    resources = [
+        org("kommune-a", KOMMUNE_A),
+        org("kommune-b", KOMMUNE_B),
+        org("sykehus", SYKEHUS),
+        org("legekontor", GP_OFFICE),
+        {
+            "resourceType": "PractitionerRole",
+            "id": "sykepleier-a",
+            "organization": ref("Organization/kommune-a"),
+        },
+        {
+            "resourceType": "Patient",
+            "id": "anna",
+            "managingOrganization": ref("Organization/kommune-a"),
+        },
+        {
+            "resourceType": "Patient",
+            "id": "bjorn",
+            "managingOrganization": ref("Organization/kommune-b"),
+            "generalPractitioner": [ref("Organization/legekontor")],
+        },
+        {
+            "resourceType": "CareTeam",
+            "id": "anna-transition",
+            "status": "active",
+            "subject": ref("Patient/anna"),
+            "period": {"start": "2026-03-01"},
+            "participant": [
+                {"member": ref("Organization/sykehus"), "period": {"start": "2026-03-01"}},
+                {"member": ref("PractitionerRole/sykepleier-a")},
+            ],
+        },
+        {
+            "resourceType": "EpisodeOfCare",
+            "id": "bjorn-hospital",
+            "status": "finished",
+            "patient": ref("Patient/bjorn"),
+            "managingOrganization": ref("Organization/sykehus"),
+        },
+        {
+            "resourceType": "CareTeam",
+            "id": "hospital-geriatrics",
+            "status": "active",
+            "managingOrganization": [ref("Organization/sykehus")],
+        },
+        {
+            "resourceType": "CarePlan",
+            "id": "bjorn-plan",
+            "status": "completed",
+            "intent": "plan",
+            "subject": ref("Patient/bjorn"),
+            "author": ref("Organization/kommune-b"),
+            "careTeam": [ref("CareTeam/hospital-geriatrics")],
+        },
+    ]
+    return {f"{r['resourceType']}/{r['id']}": r for r in resources}
+
+
+class World:
+    def __init__(self) -> None:
+        self.resources = build_world()
+
+    def resolve(self, key: str) -> Resource | None:
+        return self.resources.get(key)
+
+    def put(self, resource: dict[str, Any]) -> None:
+        self.resources[f"{resource['resourceType']}/{resource['id']}"] = resource
+
+    def care(self, patient: str) -> frozenset[str]:
+        if patient.startswith("Patient?identifier="):
+            system, _, value = patient.removeprefix("Patient?identifier=").partition("|")
+            matches = [
+                f"Patient/{r['id']}"
+                for r in self.resources.values()
+                if r["resourceType"] == "Patient"
+                and {"system": system, "value": value} in r.get("identifier", [])
+            ]
+            return self.care(matches[0]) if matches else frozenset()
+        return care_organisations(patient, self.resources.values(), self.resolve, on=NOW)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def caller(organisation: str | None, scopes: str = "system/*.cruds", **kw: Any) -> Principal:
+    return Principal(client_id="c", organisation=organisation, scopes=ScopeSet.parse(scopes), **kw)
+
+
+def observation(patient: str, performer: str | None = None) -> dict[str, Any]:
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "subject": ref(patient),
+    }
+    if performer:
+        obs["performer"] = [ref(performer)]
+    return obs
+
+
+# --- care relations -----------------------------------------------------------------------------
+
+
+def test_annas_care_involves_her_municipality_and_the_hospital(world: World) -> None:
+    assert world.care("Patient/anna") == {KOMMUNE_A, SYKEHUS}
+
+
+def test_closed_episodes_and_plans_do_not_count(world: World) -> None:
+    # Bjørn's hospital episode is finished and his plan completed: only his municipality and GP.
+    assert world.care("Patient/bjorn") == {KOMMUNE_B, GP_OFFICE}
+    world.resources["EpisodeOfCare/bjorn-hospital"]["status"] = "active"
+    assert world.care("Patient/bjorn") == {KOMMUNE_B, GP_OFFICE, SYKEHUS}
+
+
+def test_a_care_plan_brings_its_author_contributors_performers_and_teams(world: World) -> None:
+    plan = world.resources["CarePlan/bjorn-plan"]
+    plan["status"] = "active"
+    assert SYKEHUS in world.care("Patient/bjorn")  # through the hospital's care team
+    plan["careTeam"] = []
+    plan["author"] = ref("Organization/kommune-a")
+    plan["activity"] = [
+        {
+            "detail": {
+                "status": "scheduled",
+                "performer": [{"identifier": {"system": ORGNR, "value": SYKEHUS}}],
+            }
+        }
+    ]
+    assert world.care("Patient/bjorn") == {KOMMUNE_B, GP_OFFICE, KOMMUNE_A, SYKEHUS}
+
+
+def test_an_episode_team_counts_while_the_team_is_active(world: World) -> None:
+    episode = world.resources["EpisodeOfCare/bjorn-hospital"]
+    episode.update(status="active", managingOrganization=ref("Organization/kommune-b"))
+    episode["team"] = [ref("CareTeam/hospital-geriatrics")]
+    assert SYKEHUS in world.care("Patient/bjorn")
+    world.resources["CareTeam/hospital-geriatrics"]["status"] = "inactive"
+    assert SYKEHUS not in world.care("Patient/bjorn")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "inactive"},
+        {"status": "proposed"},
+        {"period": {"start": "2026-01-01", "end": "2026-02"}},
+        {"period": {"start": "2026-04-01"}},
+        {"period": {"start": "not a date"}},
+    ],
+)
+def test_a_care_team_counts_only_while_active(world: World, change: dict[str, Any]) -> None:
+    world.resources["CareTeam/anna-transition"].update(change)
+    assert world.care("Patient/anna") == {KOMMUNE_A}
+
+
+def test_a_participant_whose_period_ended_takes_no_part(world: World) -> None:
+    team = world.resources["CareTeam/anna-transition"]
+    team["participant"][0]["period"] = {"start": "2026-03-01", "end": "2026-03-14T23:59:59Z"}
+    assert world.care("Patient/anna") == {KOMMUNE_A}
+    team["participant"][0]["period"] = {"start": "2026-03-01", "end": "2026-03-15"}
+    assert world.care("Patient/anna") == {KOMMUNE_A, SYKEHUS}
+
+
+def test_a_care_team_about_another_patient_does_not_count(world: World) -> None:
+    team = world.resources["CareTeam/anna-transition"]
+    team["subject"] = ref("Patient/bjorn")
+    assert world.care("Patient/anna") == {KOMMUNE_A}
+
+
+def test_organisations_by_identifier_and_through_roles(world: World) -> None:
+    by_identifier = {"identifier": {"system": ORGNR, "value": KOMMUNE_B}}
+    assert organisation_number(by_identifier, world.resolve) == KOMMUNE_B
+    assert organisation_number(ref("Organization/sykehus"), world.resolve) == SYKEHUS
+    assert organisation_number(ref("PractitionerRole/sykepleier-a"), world.resolve) == KOMMUNE_A
+    assert organisation_number(ref("Organization/unknown"), world.resolve) is None
+    assert organisation_number(ref("Practitioner/p1"), world.resolve) is None
+    assert organisation_number({"display": "Sykehuset"}, world.resolve) is None
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def test_only_organisations_in_the_care_read_a_patients_data(world: World) -> None:
+    obs = observation("Patient/anna")
+    assert may_read(caller(KOMMUNE_A), obs, world.care, world.resolve)
+    assert may_read(caller(SYKEHUS), obs, world.care, world.resolve)
+    decision = may_read(caller(KOMMUNE_B), obs, world.care, world.resolve)
+    assert not decision
+    assert "Patient/anna" in decision.reason
+
+
+def test_the_patient_resource_itself_is_patient_data(world: World) -> None:
+    anna = world.resources["Patient/anna"]
+    assert may_read(caller(KOMMUNE_A), anna, world.care, world.resolve)
+    assert not may_read(caller(KOMMUNE_B), anna, world.care, world.resolve)
+
+
+def test_the_author_keeps_access_after_its_part_in_the_care_ends(world: World) -> None:
+    world.resources["CareTeam/anna-transition"]["status"] = "inactive"
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr1",
+        "status": "completed",
+        "subject": ref("Patient/anna"),
+        "author": ref("Organization/sykehus"),
+    }
+    assert authors_of(response, world.resolve) == {SYKEHUS}
+    decision = may_read(caller(SYKEHUS), response, world.care, world.resolve)
+    assert decision and "author" in decision.reason
+    assert not may_read(caller(SYKEHUS), observation("Patient/anna"), world.care, world.resolve)
+
+
+def test_an_observation_performed_by_the_caller_is_its_own(world: World) -> None:
+    obs = observation("Patient/bjorn", performer="PractitionerRole/sykepleier-a")
+    assert may_read(caller(KOMMUNE_A), obs, world.care, world.resolve)
+
+
+def test_data_about_no_patient_is_open_to_every_caller(world: World) -> None:
+    for resource in (
+        world.resources["Organization/sykehus"],
+        world.resources["CareTeam/hospital-geriatrics"],
+        {"resourceType": "Questionnaire", "id": "q", "status": "active"},
+    ):
+        assert may_read(caller(None), resource, world.care, world.resolve)
+
+
+def test_a_caller_without_organisation_sees_no_patient_data(world: World) -> None:
+    decision = may_read(caller(None), observation("Patient/anna"), world.care, world.resolve)
+    assert not decision and "no organisation" in decision.reason
+
+
+def test_insecure_dev_sees_everything(world: World) -> None:
+    assert may_read(
+        insecure_dev_principal(), observation("Patient/anna"), world.care, world.resolve
+    )
+
+
+def test_data_about_two_patients_needs_both(world: World) -> None:
+    group = {
+        "resourceType": "Communication",
+        "id": "c1",
+        "status": "completed",
+        "subject": ref("Patient/anna"),
+        "recipient": [ref("Patient/bjorn")],
+    }
+    assert patients_of(group) == {"Patient/anna", "Patient/bjorn"}
+    assert not may_read(caller(KOMMUNE_A), group, world.care, world.resolve)
+    assert not may_read(caller(KOMMUNE_B), group, world.care, world.resolve)
+
+
+def test_a_patient_named_only_by_person_number_is_still_protected(world: World) -> None:
+    world.resources["Patient/anna"]["identifier"] = [{"system": FNR, "value": "15833812340"}]
+    obs = observation("Patient/anna")
+    obs["subject"] = {"identifier": {"system": FNR, "value": "15833812340"}}
+    assert patients_of(obs) == {f"Patient?identifier={FNR}|15833812340"}
+    assert may_read(caller(KOMMUNE_A), obs, world.care, world.resolve)
+    assert not may_read(caller(KOMMUNE_B), obs, world.care, world.resolve)
+
+
+def test_a_practitioner_named_by_person_number_is_no_patient() -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "subject": ref("Patient/anna"),
+        "author": {"type": "Practitioner", "identifier": {"system": FNR, "value": "15833812340"}},
+    }
+    assert patients_of(response) == {"Patient/anna"}
+
+
+def test_patients_in_contained_resources_and_absolute_references_count() -> None:
+    resource = {
+        "resourceType": "Provenance",
+        "contained": [{"resourceType": "Observation", "subject": ref("Patient/anna")}],
+        "target": [ref("http://forlop.example/fhir/Patient/bjorn/_history/3")],
+        "agent": [{"who": ref("#contained")}],
+    }
+    assert patients_of(resource) == {"Patient/anna", "Patient/bjorn"}
+
+
+@pytest.mark.parametrize(
+    ("literal", "key"),
+    [
+        ("Patient/anna", "Patient/anna"),
+        ("Patient/anna/_history/2", "Patient/anna"),
+        ("https://fhir.example/base/Organization/x-1", "Organization/x-1"),
+        ("#contained", None),
+        ("urn:uuid:2b1e6a8e-6d3c-4c0e-9b9e-2f1f1d3c4b5a", None),
+        ("patient/anna", None),
+        ("", None),
+    ],
+)
+def test_reference_keys(literal: str, key: str | None) -> None:
+    assert reference_key(literal) == key
+
+
+def test_patient_scopes_reach_the_launch_patient_only(world: World) -> None:
+    principal = caller(KOMMUNE_A, "patient/Observation.rs", patient="anna")
+    assert may_read(principal, observation("Patient/anna"), world.care, world.resolve)
+    other = caller(KOMMUNE_B, "patient/Observation.rs", patient="anna")
+    assert not may_read(other, observation("Patient/bjorn"), world.care, world.resolve)
+    stray = caller(KOMMUNE_B, "patient/Observation.rs", patient="bjorn")
+    assert not may_read(stray, observation("Patient/anna"), world.care, world.resolve)
+
+
+def test_searches_leave_out_what_the_caller_may_not_see(world: World) -> None:
+    results = [
+        observation("Patient/anna"),
+        observation("Patient/bjorn"),
+        world.resources["Organization/sykehus"],
+    ]
+    seen = visible(caller(KOMMUNE_B), results, world.care, world.resolve)
+    assert [r["resourceType"] for r in seen] == ["Observation", "Organization"]
+    assert seen[0]["subject"] == ref("Patient/bjorn")
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+def test_writes_about_a_patient_follow_the_same_rule(world: World) -> None:
+    new = observation("Patient/anna")
+    assert may_write(caller(SYKEHUS), None, new, world.care, world.resolve)
+    assert not may_write(caller(KOMMUNE_B), None, new, world.care, world.resolve)
+
+
+def test_an_update_of_a_resource_the_caller_cannot_see_is_denied_on_the_current(
+    world: World,
+) -> None:
+    current = observation("Patient/anna")
+    moved = observation("Patient/bjorn")
+    decision = may_write(caller(KOMMUNE_B), current, moved, world.care, world.resolve)
+    assert not decision and "Patient/anna" in decision.reason
+    # Moving data to a patient the caller does not care for is refused on the new version.
+    decision = may_write(caller(KOMMUNE_A), current, moved, world.care, world.resolve)
+    assert not decision and "Patient/bjorn" in decision.reason
+
+
+def test_a_delete_needs_access_to_the_current_version(world: World) -> None:
+    current = observation("Patient/anna")
+    assert may_write(caller(KOMMUNE_A), current, None, world.care, world.resolve)
+    assert not may_write(caller(KOMMUNE_B), current, None, world.care, world.resolve)
+
+
+def test_a_write_that_adds_the_caller_to_the_care_is_checked_after_the_write(
+    world: World,
+) -> None:
+    team = {
+        "resourceType": "CareTeam",
+        "id": "anna-home",
+        "status": "active",
+        "subject": ref("Patient/anna"),
+        "managingOrganization": [ref("Organization/kommune-b")],
+    }
+    # Kommune B manages the team it writes, so it is the team's author even before the write ...
+    assert may_write(caller(KOMMUNE_B), None, team, world.care, world.resolve)
+    assert not may_read(caller(KOMMUNE_B), observation("Patient/anna"), world.care, world.resolve)
+    # ... and once it is written, Kommune B takes part in Anna's care (its AuditEvent says who).
+    after = World()
+    after.resources = copy.deepcopy(world.resources)
+    after.put(team)
+    assert may_write(caller(KOMMUNE_B), None, team, after.care, after.resolve)
+    assert may_read(caller(KOMMUNE_B), observation("Patient/anna"), after.care, after.resolve)
+
+
+def test_the_patient_compartment_names_r4_types() -> None:
+    assert all(is_resource_type(name) for name in PATIENT_COMPARTMENT)
+    assert PATIENT_COMPARTMENT["CarePlan"] == ("patient", "performer")
+    assert PATIENT_COMPARTMENT["QuestionnaireResponse"] == ("subject", "author")
