@@ -195,4 +195,17 @@ def build_router(base_path: str) -> APIRouter:
     ) -> Response:
         return await run(request, f"{resource_type}/{resource_id}/_history/{version_id}")
 
+    # Any other operation URL: the dispatcher answers 404 for an unknown $operation and 405 for a
+    # method the address does not take.
+    @router.post("/{resource_type}/{name}", include_in_schema=False)
+    async def type_operation(request: Request, resource_type: str, name: str) -> Response:
+        return await run(request, f"{resource_type}/{name}")
+
+    @router.get("/{resource_type}/{resource_id}/{name}", include_in_schema=False)
+    @router.post("/{resource_type}/{resource_id}/{name}", include_in_schema=False)
+    async def instance_operation(
+        request: Request, resource_type: str, resource_id: str, name: str
+    ) -> Response:
+        return await run(request, f"{resource_type}/{resource_id}/{name}")
+
     return router

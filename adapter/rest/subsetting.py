@@ -1,7 +1,10 @@
 """``_summary`` and ``_elements`` (FHIR R4 §3.1.1.5.8-9): smaller answers on request.
 
 A subsetted resource is tagged SUBSETTED (v3 ObservationValue) so that no client mistakes it for
-the whole resource. In a Bundle the rules apply to each entry's resource.
+the whole resource. In a search or history Bundle the rules apply to each entry's resource;
+``_summary=count`` keeps only the total and the OperationOutcome entries (what was ignored).
+Subsetting an already subsetted answer the same way changes nothing, so the search handler and
+the HTTP layer may both apply it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ def _mandatory(resource_type: str) -> set[str]:
 
 def _tag(resource: dict[str, Any]) -> dict[str, Any]:
     meta = dict(resource.get("meta") or {})
-    meta["tag"] = [*(meta.get("tag") or []), _SUBSETTED]
+    tags = list(meta.get("tag") or [])
+    if _SUBSETTED not in tags:
+        tags.append(_SUBSETTED)
+    meta["tag"] = tags
     resource["meta"] = meta
     return resource
 
@@ -63,6 +69,10 @@ def _one(resource: dict[str, Any], summary: str | None, elements: set[str] | Non
     return resource
 
 
+def _is_outcome(entry: Any) -> bool:
+    return isinstance(entry, dict) and (entry.get("search") or {}).get("mode") == "outcome"
+
+
 def subset(resource: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
     summary = params.get("_summary")
     raw_elements = params.get("_elements")
@@ -79,7 +89,9 @@ def subset(resource: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any
         "history",
     ):
         if summary == "count":
-            return {k: v for k, v in resource.items() if k != "entry"}
+            counted = {k: v for k, v in resource.items() if k != "entry"}
+            outcomes = [e for e in resource.get("entry") or [] if _is_outcome(e)]
+            return {**counted, "entry": outcomes} if outcomes else counted
         entries = []
         for entry in resource.get("entry") or []:
             item = dict(entry)

@@ -4,11 +4,16 @@ A transaction runs in ONE database transaction: all entries succeed or nothing i
 run in the order the spec prescribes (DELETE, POST, PUT/PATCH, GET), ``urn:uuid`` fullUrls and
 conditional references (``Type?identifier=...``) are resolved to the ids the server assigns, and
 the answer is a transaction-response with status, location and etag per entry, in request order.
-A batch runs each entry in its own database transaction and reports each outcome on its own.
+Deletes run before any conditional entry is matched, and a transaction that writes the same
+resource twice (or two conditional creates/updates with the same criteria) fails with 409. A
+PATCH entry carries its JSON Patch as a Binary. A batch runs each entry in its own database
+transaction and reports each outcome on its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,9 +31,17 @@ from adapter.fhir.errors import (
     precondition_failed,
     too_large,
 )
+from adapter.fhir.json_codec import parse_json_patch
 from adapter.mapping.identity import parse_conditional_reference
 from adapter.router import crud
-from adapter.router.crud import Context, check_writable, lock_criteria, matches, validation_status
+from adapter.router.crud import (
+    Context,
+    canonical_criteria,
+    check_writable,
+    lock_criteria,
+    matches,
+    validation_status,
+)
 from adapter.router.dispatch import parse_url
 from adapter.router.request import FhirRequest, Outcome, last_modified
 from adapter.store.records import new_id
@@ -49,6 +62,7 @@ _REASONS = {
     422: "Unprocessable Entity",
 }
 _ATTEMPTS = 5
+_JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass
@@ -87,8 +101,39 @@ def _rebase(error: FhirError, index: int, entry: _Entry) -> FhirError:
     return FhirError(error.status, issues)
 
 
-def _entries(bundle: dict[str, Any], max_entries: int) -> list[_Entry]:
-    raw = bundle.get("entry") or []
+def _relative(url: str, base_url: str) -> str:
+    """An entry's request URL relative to the base (clients may send it absolute)."""
+    if base_url and url.startswith(base_url + "/"):
+        return url[len(base_url) + 1 :]
+    return url
+
+
+def _patch_body(resource: Any, ctx: Context) -> Any:
+    """A PATCH entry carries its JSON Patch as a Binary (R4 §3.1.0.11.2); None when it does not."""
+    if not (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "Binary"
+        and resource.get("contentType") == _JSON_PATCH
+        and isinstance(resource.get("data"), str)
+    ):
+        return None
+    limits = ctx.settings
+    try:
+        raw = base64.b64decode(resource["data"], validate=True)
+        return parse_json_patch(
+            raw, max_depth=limits.max_json_depth, max_bytes=limits.max_body_bytes
+        )
+    except (binascii.Error, FhirError):
+        return None
+
+
+def _entries(ctx: Context, bundle: dict[str, Any], base_url: str) -> list[_Entry]:
+    """The entries of a batch or transaction, or 400 naming every malformed one (413 when
+    there are more than the server takes)."""
+    raw = bundle.get("entry", [])
+    if not isinstance(raw, list):
+        raise invalid("Bundle.entry must be a list of entries.", expression="Bundle.entry")
+    max_entries = ctx.settings.max_bundle_entries
     if len(raw) > max_entries:
         raise too_large(
             f"The Bundle has {len(raw)} entries; this server accepts at most {max_entries}."
@@ -99,7 +144,13 @@ def _entries(bundle: dict[str, Any], max_entries: int) -> list[_Entry]:
     for i, item in enumerate(raw):
         request = item.get("request") if isinstance(item, dict) else None
         where = f"Bundle.entry[{i}]"
-        if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(request, dict)
+            or not isinstance(request.get("method"), str)
+            or not isinstance(request.get("url"), str)
+            or not request["url"]
+        ):
             issues.append(
                 error_issue(
                     "required",
@@ -109,6 +160,28 @@ def _entries(bundle: dict[str, Any], max_entries: int) -> list[_Entry]:
                 )
             )
             continue
+        method = request["method"].upper()
+        if method not in _ORDER:
+            issues.append(
+                error_issue(
+                    "code-invalid",
+                    Code.INVALID_VALUE,
+                    f"request.method {request['method']!r} is not an HTTP verb of FHIR "
+                    f"({', '.join(_ORDER)}).",
+                    f"{where}.request.method",
+                )
+            )
+            continue
+        for header in ("ifMatch", "ifNoneExist"):
+            if header in request and not isinstance(request[header], str):
+                issues.append(
+                    error_issue(
+                        "structure",
+                        Code.WRONG_JSON_TYPE,
+                        f"request.{header} must be a string.",
+                        f"{where}.request.{header}",
+                    )
+                )
         full_url = item.get("fullUrl")
         if isinstance(full_url, str):
             if full_url in seen:
@@ -121,8 +194,8 @@ def _entries(bundle: dict[str, Any], max_entries: int) -> list[_Entry]:
                     )
                 )
             seen[full_url] = i
-        method = str(request["method"]).upper()
-        if method in ("POST", "PUT") and not isinstance(item.get("resource"), dict):
+        resource = item.get("resource")
+        if method in ("POST", "PUT") and not isinstance(resource, dict):
             issues.append(
                 error_issue(
                     "required",
@@ -131,13 +204,26 @@ def _entries(bundle: dict[str, Any], max_entries: int) -> list[_Entry]:
                     f"{where}.resource",
                 )
             )
+        if method == "PATCH":
+            resource = _patch_body(resource, ctx)
+            if resource is None:
+                issues.append(
+                    error_issue(
+                        "required",
+                        Code.REQUIRED_MISSING,
+                        f"A PATCH entry carries its JSON Patch (a JSON array of operations) as "
+                        f"a Binary resource with contentType {_JSON_PATCH} and the patch, "
+                        "base64-encoded, in data.",
+                        f"{where}.resource",
+                    )
+                )
         entries.append(
             _Entry(
                 index=i,
                 method=method,
-                url=str(request["url"]),
+                url=_relative(request["url"], base_url),
                 full_url=full_url if isinstance(full_url, str) else None,
-                resource=item.get("resource"),
+                resource=resource,
                 if_match=request.get("ifMatch"),
                 if_none_exist=request.get("ifNoneExist"),
             )
@@ -182,8 +268,13 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
                         "update needs exactly one or none."
                     )
                 body_id = entry.resource.get("id")
+                if found and body_id is not None and body_id != found[0]:
+                    raise invalid(
+                        f"The body has id '{body_id}' but the criteria select {rtype}/{found[0]}.",
+                        expression=f"{rtype}.id",
+                    )
                 entry.resolved = f"{rtype}/{found[0] if found else body_id or new_id()}"
-            elif entry.method in ("PUT", "PATCH", "DELETE") and not path.query:
+            elif entry.method in ("PUT", "PATCH") and not path.query:
                 entry.resolved = path.path.strip("/")
         except FhirError as error:
             raise _rebase(error, entry.index, entry) from None
@@ -273,7 +364,7 @@ def _response(outcome_: Outcome, req: FhirRequest, base_url: str) -> dict[str, A
     response: dict[str, Any] = {"status": f"{status} {_REASONS.get(status, '')}".strip()}
     stored = outcome_.stored
     if stored is not None:
-        if status == 201:
+        if not stored.deleted:
             response["location"] = (
                 f"{stored.resource_type}/{stored.id}/_history/{stored.version_id}"
             )
@@ -340,6 +431,8 @@ def process(ctx: Context, repo: Repository, bundle: Any, base: FhirRequest) -> O
             f"A Bundle of type {kind!r} cannot be processed; use batch or transaction.",
             expression="Bundle.type",
         )
+    # Size and entry shape first: 413 and 400 say more, and cost less, than validating the rest.
+    _entries(ctx, bundle, base.base_url)
     _check_shell(ctx, bundle)
     if kind == "transaction":
         for attempt in range(_ATTEMPTS):
@@ -362,19 +455,21 @@ def run_transaction(
     ctx: Context, tx: Transaction, bundle: dict[str, Any], base: FhirRequest
 ) -> Outcome:
     """The entries of a transaction Bundle inside an open database transaction."""
-    entries = _entries(bundle, ctx.settings.max_bundle_entries)
-    ids = _assign(ctx, tx, sorted(entries, key=lambda e: _ORDER.get(e.method, 9)))
+    entries = _entries(ctx, bundle, base.base_url)
+    ordered = sorted(entries, key=lambda e: _ORDER.get(e.method, 9))
+    # Deletes run before anything is matched: a conditional create or update in the same
+    # transaction must not find what the transaction deletes (R4 §3.1.0.11.2 processing order).
+    for entry in ordered:
+        if entry.method == "DELETE":
+            _execute(ctx, tx, entry, base)
+    ids = _assign(ctx, tx, [e for e in ordered if e.method != "DELETE"])
+    _check_overlap(entries)
     _resolve_references(ctx, tx, entries, ids)
     pending = frozenset(e.resolved for e in entries if e.resolved and e.method != "DELETE")
     base = replace(base, pending=pending)
-    for entry in sorted(entries, key=lambda e: _ORDER.get(e.method, 9)):
-        try:
-            result, req = _run_entry(ctx, tx, entry, base)
-        except TransientConflict:
-            raise
-        except FhirError as error:
-            raise _rebase(error, entry.index, entry) from None
-        entry.response = _response(result, req, base.base_url)
+    for entry in ordered:
+        if entry.method != "DELETE":
+            _execute(ctx, tx, entry, base)
     return Outcome(
         200,
         {
@@ -385,16 +480,81 @@ def run_transaction(
     )
 
 
-def _batch(ctx: Context, repo: Repository, bundle: dict[str, Any], base: FhirRequest) -> Outcome:
-    entries = _entries(bundle, ctx.settings.max_bundle_entries)
+def _execute(ctx: Context, tx: Transaction, entry: _Entry, base: FhirRequest) -> None:
+    """Run one entry of a transaction and keep its response; its failure fails them all."""
+    try:
+        result, req = _run_entry(ctx, tx, entry, base)
+    except TransientConflict:
+        raise
+    except FhirError as error:
+        raise _rebase(error, entry.index, entry) from None
+    if entry.method == "DELETE":
+        if req.id is not None:
+            entry.resolved = f"{req.resource_type}/{req.id}"
+        elif result.stored is not None:
+            entry.resolved = f"{result.stored.resource_type}/{result.stored.id}"
+    entry.response = _response(result, req, base.base_url)
+
+
+def _identities(entry: _Entry) -> list[str]:
+    """What an entry writes: the resource, and for a conditional create or update also its
+    criteria (two with the same criteria would otherwise both create the resource)."""
+    if entry.method not in ("DELETE", "POST", "PUT", "PATCH"):
+        return []
+    keys = [entry.resolved] if entry.resolved else []
+    path, _, query = entry.url.partition("?")
+    criteria = {"POST": entry.if_none_exist, "PUT": query}.get(entry.method)
+    if criteria:
+        keys.append(f"{_type_of(path)}?{canonical_criteria(criteria)}")
+    return keys
+
+
+def _check_overlap(entries: list[_Entry]) -> None:
+    """A transaction writes each resource at most once (R4 §3.1.0.11.2: overlapping identities
+    fail the transaction): 409, the entries contradict each other."""
+    seen: dict[str, int] = {}
+    issues = []
     for entry in entries:
-        if isinstance(entry.resource, dict):
-            entry.resource = copy.deepcopy(entry.resource)
+        for key in _identities(entry):
+            if key in seen:
+                issues.append(
+                    error_issue(
+                        "conflict",
+                        Code.CONFLICT,
+                        f"Entries {seen[key]} and {entry.index} both write {key}; a transaction "
+                        "writes each resource once.",
+                        f"Bundle.entry[{entry.index}].request",
+                    )
+                )
+            else:
+                seen[key] = entry.index
+    if issues:
+        raise FhirError(409, issues)
+
+
+def _batch_entry(
+    ctx: Context, repo: Repository, entry: _Entry, base: FhirRequest
+) -> dict[str, Any]:
+    """One batch entry in its own database transaction, retried when it loses a race."""
+    for attempt in range(_ATTEMPTS):
         try:
             with repo.transaction() as tx:
                 _resolve_references(ctx, tx, [entry], {})
                 result, req = _run_entry(ctx, tx, entry, base)
-                entry.response = _response(result, req, base.base_url)
+                return _response(result, req, base.base_url)
+        except TransientConflict:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _batch(ctx: Context, repo: Repository, bundle: dict[str, Any], base: FhirRequest) -> Outcome:
+    entries = _entries(ctx, bundle, base.base_url)
+    for entry in entries:
+        if isinstance(entry.resource, dict):
+            entry.resource = copy.deepcopy(entry.resource)
+        try:
+            entry.response = _batch_entry(ctx, repo, entry, base)
         except FhirError as error:
             rebased = _rebase(error, entry.index, entry)
             entry.response = {

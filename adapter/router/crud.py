@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import jsonpatch
 
@@ -49,6 +49,8 @@ READ_ONLY_TYPES = frozenset(
     }
 )
 _STRUCTURAL = ("FORLOP-STRUCT-", "FORLOP-WIRE-")
+# Query parameters that shape the answer, not what a conditional interaction selects.
+_RENDERING = frozenset({"_format", "_pretty", "_summary", "_elements"})
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,19 @@ def matches(ctx: Context, tx: Transaction, resource_type: str, criteria: str) ->
     return [m.id for m in page.matches]
 
 
+def _criteria(req: FhirRequest) -> str:
+    """The search criteria of a conditional update or delete, without rendering parameters."""
+    return urlencode([(k, v) for k, v in req.query if k not in _RENDERING])
+
+
+def canonical_criteria(criteria: str) -> str:
+    """Search criteria in one spelling, however the client encoded and ordered them."""
+    return urlencode(sorted(parse_qsl(criteria, keep_blank_values=True)))
+
+
 def lock_criteria(tx: Transaction, resource_type: str, criteria: str) -> None:
-    tx.lock([f"{resource_type}?{criteria}"])
+    """Serialise conditional writes on the same criteria."""
+    tx.lock([f"{resource_type}?{canonical_criteria(criteria)}"])
 
 
 # --- interactions ------------------------------------------------------------------------------
@@ -253,12 +266,12 @@ def update(
     check_writable(req.resource_type)
     target = req.id
     if target is None:
-        criteria = "&".join(f"{k}={v}" for k, v in req.query)
+        criteria = _criteria(req)
         lock_criteria(tx, req.resource_type, criteria)
         found = matches(ctx, tx, req.resource_type, criteria)
         if len(found) > 1:
             raise precondition_failed(
-                f"The criteria '{criteria}' match more than one {req.resource_type}; "
+                f"The criteria '{unquote_plus(criteria)}' match more than one {req.resource_type}; "
                 "a conditional update needs exactly one or none."
             )
         body_id = req.body.get("id") if isinstance(req.body, dict) else None
@@ -289,7 +302,8 @@ def update(
             expression=f"{req.resource_type}.id",
         )
     resource = dict(req.body)
-    resource["id"] = target
+    if req.id is None:
+        resource["id"] = target
     warnings = prepare(ctx, tx, resource, req.resource_type, target, req)
     result = tx.update(req.resource_type, target, resource, if_match=parse_if_match(req.if_match))
     status = 201 if result.created else 200
@@ -325,12 +339,12 @@ def delete(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     check_writable(req.resource_type)
     targets: list[str]
     if req.id is None:
-        criteria = "&".join(f"{k}={v}" for k, v in req.query)
+        criteria = _criteria(req)
         lock_criteria(tx, req.resource_type, criteria)
         targets = matches(ctx, tx, req.resource_type, criteria)
         if len(targets) > 1:
             raise precondition_failed(
-                f"The criteria '{criteria}' match more than one {req.resource_type}."
+                f"The criteria '{unquote_plus(criteria)}' match more than one {req.resource_type}."
             )
     else:
         check_id(req.id)

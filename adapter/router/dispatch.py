@@ -11,12 +11,16 @@ from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from adapter.fhir.errors import method_not_allowed, not_found
+from adapter.fhir.models import is_resource_type
 from adapter.router import crud, searching
 from adapter.router.crud import Context
 from adapter.router.request import FhirRequest, Outcome
 from adapter.store.repository import Transaction
 
 Handler = Callable[[Context, Transaction, FhirRequest], Outcome]
+
+# First path segments that name no resource type but a system-level address.
+_SYSTEM = frozenset({"_history", "metadata"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,11 @@ OPERATIONS: dict[tuple[str | None, str], Operation] = {}
 
 
 def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRequest]:
-    """The handler for ``method url`` and the request it receives (``base`` supplies headers)."""
+    """The handler for ``method url`` and the request it receives (``base`` supplies headers).
+
+    A URL naming no R4 resource type is 404 (there is nothing at that address); a known address
+    asked with a method it does not take is 405.
+    """
     split = urlsplit(url)
     query = tuple(parse_qsl(split.query, keep_blank_values=True))
     path = split.path
@@ -39,6 +47,9 @@ def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRe
         path = urlsplit(url[len(base.base_url) :]).path
     parts = [unquote(p) for p in path.strip("/").split("/") if p]
     req = replace(base, method=method, query=query, resource_type=None, id=None, version_id=None)
+    if parts and parts[0] not in _SYSTEM and not parts[0].startswith("$"):
+        if not is_resource_type(parts[0]):
+            raise not_found(f"This server has no resource type '{parts[0]}'.")
     if parts and parts[-1].startswith("$"):
         name = parts[-1]
         rtype = parts[0] if len(parts) >= 2 else None
@@ -46,6 +57,8 @@ def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRe
         operation = OPERATIONS.get((rtype, name)) or OPERATIONS.get((None, name))
         if operation is None:
             raise not_found(f"This server has no operation {name} on {rtype or 'the system'}.")
+        if operation.affects_state and method != "POST":
+            raise method_not_allowed(f"{name} changes what is stored: invoke it with POST.")
         return operation.handler, replace(req, resource_type=rtype, id=rid)
     match parts:
         case []:
@@ -54,6 +67,8 @@ def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRe
         case ["_history"]:
             if method == "GET":
                 return searching.history, req
+        case ["metadata"]:
+            pass  # the CapabilityStatement route answers GET; nothing else is allowed here
         case [rtype]:
             req = replace(req, resource_type=rtype)
             if method == "GET":

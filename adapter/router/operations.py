@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from adapter.fhir.errors import Code, FhirError, invalid, outcome
 from adapter.mapping.codes import PSFS_QUESTIONNAIRE
@@ -48,7 +49,11 @@ def _subject(ctx: Context, tx: Transaction, req: FhirRequest, name: str) -> dict
         return tx.read(req.resource_type, req.id).resource
     resource = _parameter(req.body, name)
     if not isinstance(resource, dict):
-        raise invalid(f"${name} needs a resource in the body.", code="required")
+        raise invalid(
+            f"The operation needs a resource in the body, or a Parameters resource with a "
+            f"'{name}' parameter.",
+            code="required",
+        )
     return resource
 
 
@@ -160,13 +165,12 @@ def everything_operation(ctx: Context, tx: Transaction, req: FhirRequest) -> Out
         everything = [s for s in everything if f"{s.resource_type}/{s.id}" > after]
     page, rest = everything[:count], everything[count:]
     url = f"{req.base_url}/Patient/{req.id}/$everything"
-    query = "&".join(f"{k}={v}" for k, v in (("_since", since), ("_count", count_raw)) if v)
-    links = [{"relation": "self", "url": f"{url}?{query}" if query else url}]
+    kept = [(k, v) for k, v in (("_since", since), ("_count", count_raw)) if v]
+    cursor = [("_cursor", after)] if after else []
+    links = [{"relation": "self", "url": _link(url, kept + cursor)}]
     if rest:
         last = f"{page[-1].resource_type}/{page[-1].id}"
-        links.append(
-            {"relation": "next", "url": f"{url}?{query}&_cursor={last}".replace("?&", "?")}
-        )
+        links.append({"relation": "next", "url": _link(url, [*kept, ("_cursor", last)])})
     return Outcome(
         200,
         {
@@ -176,6 +180,10 @@ def everything_operation(ctx: Context, tx: Transaction, req: FhirRequest) -> Out
             "entry": [entry(req.base_url, s, "match") for s in page],
         },
     )
+
+
+def _link(url: str, params: list[tuple[str, str]]) -> str:
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 OPERATIONS[(None, "$validate")] = Operation(

@@ -3,27 +3,53 @@
 Results page with an opaque keyset cursor carried in the ``next`` link, so paging is stable while
 resources are written and works against any forlop process. ``previous`` goes back to the page the
 client came from: each link carries the cursors of the pages before it.
+
+Result parameters that shape the answer rather than select resources (``_summary``,
+``_elements``, ``_format``, ``_pretty``) never reach the search parser; they travel in every link
+so that each page is rendered like the first, and ``_summary``/``_elements`` are applied here, so a
+``POST _search`` form or a Bundle entry gets them too. ``_summary=count`` asks the store for the
+total alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from adapter.fhir.errors import Code, Issue, error_issue, invalid
+from adapter.fhir.errors import Code, FhirError, Issue, error_issue, invalid, not_found
+from adapter.rest.subsetting import subset
 from adapter.router.crud import Context
 from adapter.router.request import FhirRequest, Outcome
+from adapter.search.paging import decode_cursor
 from adapter.search.parser import parse_search
-from adapter.search.values import format_instant
+from adapter.search.query import SearchQuery
+from adapter.search.values import (
+    format_instant,
+    normalize_string,
+    split_unescaped,
+    to_microseconds,
+    unescape,
+)
+from adapter.store.records import decode_history_cursor
 from adapter.store.repository import StoredResource, Transaction
 
 _PAGING = ("_cursor", "_back")
+_RENDERING = ("_format", "_pretty", "_summary", "_elements")
+# R4 string and token values never hold C0 controls other than tab, CR and LF (§2.24.0.1 string),
+# so such a value cannot match anything; PostgreSQL text cannot even carry U+0000.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# R4 ``instant``: seconds and a time zone are required (§2.24.0.1).
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+# Positions in a cursor are compared with 64-bit database integers.
+_INT64 = 2**63
 
 
 def _stamp(moment: datetime) -> str:
-    return format_instant(int(moment.timestamp() * 1_000_000))
+    return format_instant(to_microseconds(moment))
 
 
 def entry(base_url: str, stored: StoredResource, mode: str | None = None) -> dict[str, Any]:
@@ -69,37 +95,104 @@ def _cursor_params(cursor: str | None, back: list[str]) -> list[tuple[str, str]]
     out: list[tuple[str, str]] = []
     if cursor:
         out.append(("_cursor", cursor))
-    if back:
+    if any(back):
         out.append(("_back", ".".join(back)))
     return out
 
 
+def _back(query: Sequence[tuple[str, str]]) -> list[str]:
+    raw = next((v for k, v in query if k == "_back"), "")
+    return raw.split(".") if raw else []
+
+
+def _check_values(query: Sequence[tuple[str, str]]) -> None:
+    """400 for a parameter whose name or value holds a control character, a ``_count`` that is
+    not written in ASCII digits (``str.isdigit`` also accepts ``²`` and ``٣``), or a ``:text``
+    value that is empty once spacing and accents are set aside."""
+    for name, value in query:
+        found = _CONTROL.search(name + value)
+        if found:
+            raise invalid(
+                f"The parameter '{name}' contains the control character "
+                f"U+{ord(found.group()):04X}, which no FHIR value holds.",
+                expression=name,
+                forlop_code=Code.SEARCH_INVALID,
+            )
+        if name == "_count":
+            _count(value, minimum=0)
+        if name.endswith(":text") and any(
+            not normalize_string(unescape(term)) for term in split_unescaped(value, ",")
+        ):
+            raise invalid(
+                f"'{name}' has an empty value.", expression=name, forlop_code=Code.SEARCH_INVALID
+            )
+
+
+def _count(value: str, *, minimum: int) -> int:
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:
+        raise invalid(
+            f"_count must be a whole number of {minimum} or more, not {value!r}.",
+            expression="_count",
+            forlop_code=Code.SEARCH_INVALID,
+        )
+    return int(value)
+
+
+def _damaged_cursor() -> FhirError:
+    return invalid(
+        "The paging cursor is damaged; start again from the first page.",
+        expression="_cursor",
+        forlop_code=Code.SEARCH_INVALID,
+    )
+
+
+def _check_position(query: SearchQuery) -> None:
+    """Refuse a cursor (well-formed, of this search) whose position no database can compare."""
+    for value in decode_cursor(query) or ():
+        if isinstance(value, int) and not -_INT64 < value < _INT64:
+            raise _damaged_cursor()
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise _damaged_cursor()
+
+
 def search(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """Type-level (``req.resource_type``) or system-level search."""
-    params = [(k, v) for k, v in req.query if k not in ("_format", "_pretty", "_back")]
+    _check_values(req.query)
+    criteria = [(k, v) for k, v in req.query if k not in _RENDERING and k != "_back"]
     parsed = parse_search(
         req.resource_type,
-        params,
+        criteria,
         default_count=ctx.settings.default_page_size,
         max_count=ctx.settings.max_page_size,
     )
+    query = parsed.query
+    if dict(req.query).get("_summary") == "count":
+        query = replace(query, count=0)
+    _check_position(query)
     issues: list[Issue] = []
     if parsed.unknown:
         message = f"Unknown search parameter(s): {', '.join(parsed.unknown)}."
         if req.prefer_handling == "strict":
-            raise invalid(message, code="not-supported", forlop_code=Code.NOT_SUPPORTED)
+            raise invalid(
+                message,
+                code="not-supported",
+                forlop_code=Code.NOT_SUPPORTED,
+                expression=parsed.unknown,
+            )
         issues.append(
             Issue(
-                "warning", "not-supported", message + " They were ignored.", (), Code.NOT_SUPPORTED
+                "warning",
+                "not-supported",
+                message + " They were ignored.",
+                parsed.unknown,
+                Code.NOT_SUPPORTED,
             )
         )
-    page = tx.search(parsed.query)
-    back_raw = next((v for k, v in req.query if k == "_back"), "")
-    back = back_raw.split(".") if back_raw else []
-    base_params = [
-        (k, v) for k, v in params if k not in _PAGING and k.partition(":")[0] not in parsed.unknown
-    ]
-    url = f"{req.base_url}/{req.resource_type}" if req.resource_type else req.base_url
+    page = tx.search(query)
+    kept = [(k, v) for k, v in req.query if k not in _PAGING and k not in parsed.unknown]
+    # A system search links to ``[base]/``: the HTTP layer serves GET there, while ``[base]``
+    # alone takes only the POST of a Bundle.
+    url = f"{req.base_url}/{req.resource_type or ''}"
     entries = [entry(req.base_url, m, "match") for m in page.matches]
     entries += [entry(req.base_url, i, "include") for i in page.included]
     if page.included_truncated:
@@ -124,36 +217,53 @@ def search(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if page.total is not None:
         bundle["total"] = page.total
-    bundle["link"] = _paging_links(url, base_params, parsed.query.cursor, back, page.next_cursor)
-    bundle["entry"] = entries
-    return Outcome(200, bundle)
+    bundle["link"] = _paging_links(url, kept, query.cursor, _back(req.query), page.next_cursor)
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return Outcome(200, subset(bundle, dict(req.query)))
+
+
+def _since(value: str) -> datetime:
+    if not _INSTANT.fullmatch(value):
+        raise invalid(
+            f"_since must be an instant with seconds and a time zone, such as "
+            f"2026-01-12T10:00:00Z, not {value!r}.",
+            expression="_since",
+            forlop_code=Code.SEARCH_INVALID,
+        )
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid(
+            f"_since {value!r} is not a real moment in time.",
+            expression="_since",
+            forlop_code=Code.SEARCH_INVALID,
+        ) from None
+
+
+def _history_cursor(value: str) -> str:
+    position = decode_history_cursor(value)  # 400 when damaged
+    if position is not None and not all(-_INT64 < v < _INT64 for v in position):
+        raise _damaged_cursor()
+    return value
 
 
 def history(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """Instance, type or system history, newest first, with ``_since``, ``_count`` and paging."""
+    _check_values(req.query)
     since: datetime | None = None
     count = ctx.settings.default_page_size
     cursor: str | None = None
     for key, value in req.query:
         if key == "_since":
-            try:
-                since = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise invalid(
-                    f"_since must be an instant such as 2026-01-12T10:00:00Z, not {value!r}.",
-                    expression="_since",
-                ) from None
-            if since.tzinfo is None:
-                raise invalid("_since needs a time zone.", expression="_since")
+            since = _since(value)
         elif key == "_count":
-            if not value.isdigit() or int(value) < 1:
-                raise invalid(
-                    f"_count must be a positive number, not {value!r}.", expression="_count"
-                )
-            count = min(int(value), ctx.settings.max_page_size)
+            count = min(_count(value, minimum=1), ctx.settings.max_page_size)
         elif key == "_cursor":
-            cursor = value
+            cursor = _history_cursor(value)
     page = tx.history(req.resource_type, req.id, since=since, count=count, cursor=cursor)
+    if req.id is not None and not page.entries and since is None and cursor is None:
+        raise not_found(f"{req.resource_type}/{req.id} is not known: it has no history.")
     entries = []
     for stored in page.entries:
         item: dict[str, Any] = {
@@ -174,11 +284,9 @@ def history(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
         entries.append(item)
     parts = [p for p in (req.resource_type, req.id) if p]
     url = "/".join([req.base_url, *parts, "_history"])
-    params = [(k, v) for k, v in req.query if k in ("_since", "_count")]
-    back_raw = next((v for k, v in req.query if k == "_back"), "")
-    links = _paging_links(
-        url, params, cursor, back_raw.split(".") if back_raw else [], page.next_cursor
-    )
-    return Outcome(
-        200, {"resourceType": "Bundle", "type": "history", "link": links, "entry": entries}
-    )
+    params = [(k, v) for k, v in req.query if k in ("_since", "_count", *_RENDERING)]
+    links = _paging_links(url, params, cursor, _back(req.query), page.next_cursor)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return Outcome(200, subset(bundle, dict(req.query)))
