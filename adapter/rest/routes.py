@@ -20,7 +20,7 @@ from adapter.fhir.json_codec import parse_json_patch
 from adapter.fhir.wire import Limits, read_resource
 from adapter.rest.negotiation import body_format, fhir_response, rendering
 from adapter.rest.state import AppState
-from adapter.rest.subsetting import subset
+from adapter.router.subsetting import subset
 from adapter.router import bundles, capability
 from adapter.router.dispatch import parse_url
 from adapter.router.request import FhirRequest, Outcome, parse_prefer
@@ -69,7 +69,7 @@ async def run(request: Request, relative: str) -> Response:
         raw = await _body(request, settings.max_body_bytes)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         limits = Limits(settings.max_body_bytes, settings.max_json_depth)
-        if relative.endswith("/_search"):
+        if relative == "_search" or relative.endswith("/_search"):
             if raw and content_type != _FORM:
                 raise unsupported_media_type(f"POST _search takes {_FORM} parameters.")
             query += parse_qsl(raw.decode(errors="replace"), keep_blank_values=True)
@@ -115,9 +115,14 @@ def build_router(base_path: str) -> APIRouter:
     async def transaction(request: Request) -> Response:
         return await run(request, "")
 
+    @router.get("", summary="System search", include_in_schema=False)
     @router.get("/", summary="System search")
     async def system_search(request: Request) -> Response:
         return await run(request, "")
+
+    @router.post("/_search", summary="System search with form parameters")
+    async def system_search_post(request: Request) -> Response:
+        return await run(request, "_search")
 
     @router.get("/_history", summary="System history")
     async def system_history(request: Request) -> Response:

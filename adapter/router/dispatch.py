@@ -20,7 +20,7 @@ from adapter.store.repository import Transaction
 Handler = Callable[[Context, Transaction, FhirRequest], Outcome]
 
 # First path segments that name no resource type but a system-level address.
-_SYSTEM = frozenset({"_history", "metadata"})
+_SYSTEM = frozenset({"_history", "metadata", "_search"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def parse_url(method: str, url: str, base: FhirRequest) -> tuple[Handler, FhirRe
     match parts:
         case []:
             if method == "GET":
+                return searching.search, req
+        case ["_search"]:
+            if method == "POST":
                 return searching.search, req
         case ["_history"]:
             if method == "GET":

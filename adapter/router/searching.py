@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.fhir.errors import Code, FhirError, Issue, error_issue, invalid, not_found
-from adapter.rest.subsetting import subset
+from adapter.router.subsetting import subset
 from adapter.router.crud import Context
 from adapter.router.request import FhirRequest, Outcome
 from adapter.search.paging import decode_cursor

@@ -1090,3 +1090,26 @@ def test_all_issue_parameters_together(client: TestClient, world: World) -> None
         found = bundle(client, "/fhir/CarePlan", params, post=post)
         assert keys(found) == {world.cp(1)}
         assert keys(found, "include") == {world.g(1), world.g(2)}
+
+
+def test_system_search_without_trailing_slash_and_by_post(client: TestClient) -> None:
+    marker = uuid.uuid4().hex
+    goal = {
+        "resourceType": "Goal",
+        "identifier": [{"system": "urn:test:system-search", "value": marker}],
+        "lifecycleStatus": "active",
+        "description": {"text": "Systemsøk"},
+        "subject": {"display": "Testperson"},
+    }
+    assert client.post("/fhir/Goal", json=goal, headers=FHIR_JSON).status_code == 201
+    criteria = {"_type": "Goal", "identifier": f"urn:test:system-search|{marker}"}
+    by_get = client.get("/fhir", params=criteria)
+    by_post = client.post(
+        "/fhir/_search",
+        data=criteria,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    for response in (by_get, by_post):
+        assert response.status_code == 200, response.text
+        entries = response.json().get("entry", [])
+        assert [e["resource"]["identifier"][0]["value"] for e in entries] == [marker]
