@@ -20,10 +20,10 @@ from adapter.fhir.json_codec import parse_json_patch
 from adapter.fhir.wire import Limits, read_resource
 from adapter.rest.negotiation import body_format, fhir_response, rendering
 from adapter.rest.state import AppState
-from adapter.router.subsetting import subset
 from adapter.router import bundles, capability
 from adapter.router.dispatch import parse_url
 from adapter.router.request import FhirRequest, Outcome, parse_prefer
+from adapter.router.subsetting import subset
 from adapter.store.repository import TransientConflict
 
 _ATTEMPTS = 5

@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.fhir.errors import Code, FhirError, Issue, error_issue, invalid, not_found
-from adapter.router.subsetting import subset
 from adapter.router.crud import Context
 from adapter.router.request import FhirRequest, Outcome
+from adapter.router.subsetting import subset
 from adapter.search.paging import decode_cursor
 from adapter.search.parser import parse_search
 from adapter.search.query import SearchQuery
