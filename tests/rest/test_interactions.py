@@ -473,11 +473,6 @@ def test_questionnaires_are_found_by_canonical_url(client: TestClient) -> None:
     assert [r["id"] for r in found] == ["psfs"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="profiles/r4/search-parameters has no 'url' parameter for StructureDefinition, "
-    "CodeSystem and ValueSet (R4 conformance-url); owned by the search engineer",
-)
 @pytest.mark.parametrize(("rtype", "rid"), CONFORMANCE[:1] + CONFORMANCE[2:])
 def test_conformance_resources_are_found_by_canonical_url(
     client: TestClient, rtype: str, rid: str
