@@ -41,7 +41,7 @@ def test_bad_fnr_reported_with_masked_value() -> None:
     [issue] = validate_identifiers(patient)
     assert issue.forlop_code is Code.FNR_INVALID
     assert issue.expression == ("Patient.identifier[0].value",)
-    assert "control digits" in issue.diagnostics
+    assert "control digit" in issue.diagnostics
     assert BAD_FNR not in issue.diagnostics
     assert BAD_FNR[:9] not in issue.diagnostics
     assert mask(BAD_FNR) in issue.diagnostics
@@ -55,7 +55,7 @@ def test_bad_fnr_reported_with_masked_value() -> None:
         (FNR_SYSTEM, "15833800o24", Code.FNR_INVALID, "digits only"),
         (FNR_SYSTEM, "55833800024", Code.FNR_INVALID, "D-number"),
         (DNR_SYSTEM, FNR, Code.DNR_INVALID, "birth date"),
-        (ORGNR_SYSTEM, "974760674", Code.ORGNR_INVALID, "control digits"),
+        (ORGNR_SYSTEM, "974760674", Code.ORGNR_INVALID, "control digit"),
         (ORGNR_SYSTEM, "97476067", Code.ORGNR_INVALID, "number of digits"),
         (HPR_SYSTEM, "1234567890", Code.HPR_INVALID, "number of digits"),
         (HPR_SYSTEM, "12-34", Code.HPR_INVALID, "digits only"),
