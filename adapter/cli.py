@@ -19,6 +19,7 @@ from rich.markup import escape
 from adapter.fhir.errors import Code, FhirError, Issue, has_errors, invalid, outcome
 from adapter.fhir.json_codec import dump_json
 from adapter.fhir.wire import Format, read_resource, write_resource
+from adapter.conformance.cli import app as conformance_app
 from adapter.security.cli import app as token_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
 map_app = typer.Typer(help="Map between the plain domain form and FHIR, either way.")
 app.add_typer(map_app, name="map")
 app.add_typer(token_app, name="token", help="Signing keys and access tokens for development.")
+app.add_typer(conformance_app, name="conformance", help="Run conformance TestScripts.")
 
 err = Console(stderr=True, highlight=False)
 
