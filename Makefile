@@ -13,9 +13,13 @@ $(BIN)/forlop: pyproject.toml
 
 install: $(BIN)/forlop
 
-# The FHIR server on its embedded default: SQLite file ./forlop.db, http://127.0.0.1:8080/fhir
+# The FHIR server on its embedded default: SQLite file ./forlop.db, http://127.0.0.1:8080/fhir,
+# secured with a development signing key made on first run (.forlop/keys).
+KEYS := .forlop/keys
 run: install
-	$(BIN)/forlop serve
+	@test -f $(KEYS)/private-key.pem || $(BIN)/forlop token keygen --dir $(KEYS)
+	@echo "Get a token: $(BIN)/forlop token issue --key-dir $(KEYS) --issuer forlop-dev --audience forlop --org 995172038 --scope 'system/*.cruds'"
+	$(BIN)/forlop serve --jwks $(KEYS)/jwks.json --issuer forlop-dev --audience forlop
 
 lint: install
 	$(BIN)/ruff check .

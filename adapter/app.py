@@ -2,12 +2,15 @@
 
 Nothing happens at import time. At start-up the store is migrated and the conformance resources
 of ``profiles/`` are written into it (idempotently: an unchanged resource keeps its version), so
-they can be read and searched like any other resource; the API serves them read-only.
+they can be read and searched like any other resource; the API serves them read-only. Requests
+need a bearer token checked against the configured issuer (:mod:`adapter.security`) unless the
+app runs with ``--insecure-dev`` on a loopback address.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -21,11 +24,15 @@ from starlette.responses import JSONResponse
 from adapter.config import Settings
 from adapter.registry import Registry, default_registry
 from adapter.rest import errors
+from adapter.rest.plo import build_plo_router
 from adapter.rest.routes import build_router
 from adapter.rest.state import AppState
 from adapter.router import operations  # noqa: F401  (registers the $operations)
+from adapter.router.auditing import OrganisationDirectory
 from adapter.router.crud import READ_ONLY_TYPES, Context
 from adapter.search.parameters import default_parameters
+from adapter.security.settings import AuthSettings
+from adapter.security.tokens import TokenVerifier
 from adapter.store import open_repository
 from adapter.store.repository import Repository, TransientConflict
 from adapter.validation.validator import validate
@@ -49,8 +56,18 @@ def seed_conformance(repository: Repository, registry: Registry) -> None:
                 raise
 
 
-def create_app(settings: Settings | None = None, repository: Repository | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    repository: Repository | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """The FHIR server. ``auth`` defaults to the ``FORLOP_*`` variables (:meth:`AuthSettings.
+    from_env`); settings that would leave the server open or unusable raise
+    :class:`AuthConfigError` here, before anything starts (secure by default)."""
     settings = settings or Settings()
+    auth = auth if auth is not None else AuthSettings.from_env()
+    auth.check(settings.host)
+    verifier = TokenVerifier(auth) if auth.enabled else None
     registry = default_registry()
 
     def checked(resource: dict[str, Any]) -> list[Any]:
@@ -63,11 +80,21 @@ def create_app(settings: Settings | None = None, repository: Repository | None =
         else:
             repo = await anyio.to_thread.run_sync(open_repository, settings.database_url)
         await anyio.to_thread.run_sync(seed_conformance, repo, registry)
+        if verifier is not None and not await anyio.to_thread.run_sync(verifier.keys.refresh):
+            log.error(
+                "The token issuer's keys cannot be loaded from %s: every request will be "
+                "answered 503 until they can.",
+                auth.jwks,
+            )
         app.state.forlop = AppState(
             repository=repo,
             context=Context(registry, settings, checked),
             parameters=default_parameters(),
             version=version("forlop"),
+            auth=auth,
+            verifier=verifier,
+            observer=f"forlop@{socket.gethostname()}",
+            directory=OrganisationDirectory(),
         )
         log.info("forlop serving %s on %s", settings.base_path, _safe(settings.database_url))
         try:
@@ -84,6 +111,7 @@ def create_app(settings: Settings | None = None, repository: Repository | None =
     )
     errors.install(app)
     app.include_router(build_router(settings.base_path))
+    app.include_router(build_plo_router())
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> JSONResponse:
@@ -119,4 +147,4 @@ def _safe(url: str) -> str:
 
 def create_app_from_env() -> FastAPI:
     """Factory for worker processes: settings come from FORLOP_* variables."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), auth=AuthSettings.from_env())

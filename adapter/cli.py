@@ -16,10 +16,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from adapter.conformance.cli import app as conformance_app
 from adapter.fhir.errors import Code, FhirError, Issue, has_errors, invalid, outcome
 from adapter.fhir.json_codec import dump_json
 from adapter.fhir.wire import Format, read_resource, write_resource
-from adapter.conformance.cli import app as conformance_app
+from adapter.plo.cli import app as plo_app
 from adapter.security.cli import app as token_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ map_app = typer.Typer(help="Map between the plain domain form and FHIR, either w
 app.add_typer(map_app, name="map")
 app.add_typer(token_app, name="token", help="Signing keys and access tokens for development.")
 app.add_typer(conformance_app, name="conformance", help="Run conformance TestScripts.")
+app.add_typer(plo_app, name="plo", help="PLO messages (KITH XML) to FHIR and back.")
 
 err = Console(stderr=True, highlight=False)
 
@@ -210,15 +212,69 @@ def serve(
     max_bundle_entries: Annotated[
         int, typer.Option(envvar="FORLOP_MAX_BUNDLE_ENTRIES", min=1, help="Largest Bundle.")
     ] = 1000,
+    plo_xsd_dir: Annotated[
+        str,
+        typer.Option(
+            envvar="FORLOP_PLO_XSD_DIR", help="PLO XSD folder: POST /plo validates against it."
+        ),
+    ] = "",
     log_level: Annotated[str, typer.Option(envvar="FORLOP_LOG_LEVEL")] = "info",
+    jwks: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORLOP_JWKS",
+            help="The token issuer's JSON Web Key Set: a file, or an https URL.",
+        ),
+    ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(envvar="FORLOP_ISSUER", help="The iss every access token must carry."),
+    ] = None,
+    audience: Annotated[
+        str | None,
+        typer.Option(envvar="FORLOP_AUDIENCE", help="The aud every access token must carry."),
+    ] = None,
+    org_claim: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORLOP_ORG_CLAIM",
+            help="The claim holding the caller's organisation number (default HelseID's "
+            "orgnr_child, then orgnr_parent).",
+        ),
+    ] = None,
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev",
+            envvar="FORLOP_INSECURE_DEV",
+            help="Turn authentication and access control off (loopback addresses only).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the FHIR server (base URL http://HOST:PORT/fhir, OpenAPI docs at /docs)."""
+    """Run the FHIR server (base URL http://HOST:PORT/fhir, OpenAPI docs at /docs).
+
+    Requests need bearer tokens from the issuer given by --jwks, --issuer and --audience; a
+    development server on a loopback address may run with --insecure-dev instead.
+    """
     import os
 
     import uvicorn
 
     from adapter.config import Settings
+    from adapter.security.settings import AuthConfigError, AuthSettings
 
+    try:
+        auth = AuthSettings.from_env().with_overrides(
+            jwks=jwks,
+            issuer=issuer,
+            audience=audience,
+            org_claim=org_claim,
+            insecure_dev=insecure_dev or None,
+        )
+        auth.check(host)
+    except AuthConfigError as exc:
+        err.print(f"[red]forlop serve: {escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
     settings = Settings(
         host=host,
         port=port,
@@ -227,11 +283,19 @@ def serve(
         max_body_bytes=max_body_bytes,
         max_json_depth=max_json_depth,
         max_bundle_entries=max_bundle_entries,
+        plo_xsd_dir=plo_xsd_dir,
     )
     err.print(f"forlop: FHIR base http://{host}:{port}{settings.base_path} ({workers} worker(s))")
+    warning = auth.startup_warning(host)
+    if warning:
+        err.print(f"[bold yellow]{escape(warning)}[/]")
+    else:
+        issued = f"issuer {auth.issuer}, audience {auth.audience}, keys {auth.jwks}"
+        err.print(f"forlop: requests need bearer tokens ({escape(issued)})")
     if workers > 1:
         # Worker processes rebuild the app from the environment.
         os.environ.update(settings.to_env())
+        os.environ.update(auth.to_env())
         uvicorn.run(
             "adapter.app:create_app_from_env",
             factory=True,
@@ -243,4 +307,4 @@ def serve(
     else:
         from adapter.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings, auth=auth), host=host, port=port, log_level=log_level)

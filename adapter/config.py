@@ -27,6 +27,7 @@ class Settings:
     max_bundle_entries: int = 1000
     default_page_size: int = 50
     max_page_size: int = 1000
+    plo_xsd_dir: str = ""  # PLO schema folder: when set, POST /plo validates messages against it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

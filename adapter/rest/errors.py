@@ -1,8 +1,8 @@
 """The one place where exceptions become HTTP responses: always an OperationOutcome.
 
-``FhirError`` carries its status; FastAPI's own request errors and unknown routes are translated to
-the same shape; anything unexpected is logged with its traceback and answered 500 without
-internals.
+``FhirError`` carries its status (a refused token also its RFC 6750 ``WWW-Authenticate``
+challenge); FastAPI's own request errors and unknown routes are translated to the same shape;
+anything unexpected is logged with its traceback and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from adapter.fhir.errors import Code, FhirError, error_issue, outcome
 from adapter.rest.negotiation import fhir_response, rendering
+from adapter.security.errors import AuthError
 
 log = logging.getLogger("forlop")
 
@@ -30,7 +31,8 @@ _HTTP_CODES = {
 
 def _fhir_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FhirError)
-    return fhir_response(exc.outcome(), rendering(request), exc.status)
+    headers = {"WWW-Authenticate": exc.www_authenticate()} if isinstance(exc, AuthError) else None
+    return fhir_response(exc.outcome(), rendering(request), exc.status, headers)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

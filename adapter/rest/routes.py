@@ -1,8 +1,14 @@
 """HTTP routes of the FHIR base (FHIR R4 §3.1.0 RESTful API URL patterns).
 
 Each route only turns HTTP into a :class:`FhirRequest` and back; what a request does is decided by
-:func:`adapter.router.dispatch.parse_url`, the same function the Bundle engine uses for entries.
+:func:`adapter.router.dispatch.route`, the same function the Bundle engine uses for entries.
 Routes are declared one by one so that the OpenAPI document at ``/docs`` lists every interaction.
+
+:func:`run` is the one place requests are authenticated: the bearer token (RFC 6750) becomes the
+:class:`~adapter.security.tokens.Principal` of the request (under ``--insecure-dev``, the
+unrestricted stand-in), and every request, answered or refused, leaves one AuditEvent. Only the
+CapabilityStatement (``/metadata``), ``/healthz``, ``/readyz`` and the OpenAPI documents are served
+without a token.
 """
 
 from __future__ import annotations
@@ -21,16 +27,16 @@ from adapter.fhir.wire import Limits, read_resource
 from adapter.rest.negotiation import body_format, fhir_response, rendering
 from adapter.rest.state import AppState
 from adapter.router import bundles, capability
-from adapter.router.dispatch import parse_url
+from adapter.router.access import transact
+from adapter.router.auditing import AuditTrail
+from adapter.router.dispatch import check_scope, route
 from adapter.router.request import FhirRequest, Outcome, parse_prefer
 from adapter.router.subsetting import subset
-from adapter.store.repository import TransientConflict
 
-_ATTEMPTS = 5
 _FORM = "application/x-www-form-urlencoded"
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def body_bytes(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(f"The body is {declared} bytes; this server accepts at most {limit}.")
@@ -45,17 +51,27 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _execute(state: AppState, method: str, url: str, base: FhirRequest) -> Outcome:
+    """Run the interaction; its AuditEvent is recorded before the answer leaves."""
+    trail = base.trail
     if method == "POST" and url.split("?")[0].strip("/") == "":
-        return bundles.process(state.context, state.repository, base.body, base)
-    handler, req = parse_url(method, url, base)
-    for attempt in range(_ATTEMPTS):
-        try:
-            with state.repository.transaction(read_only=method == "GET") as tx:
-                return handler(state.context, tx, req)
-        except TransientConflict:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+        if trail is not None:
+            trail.describe_bundle(base.body)
+        outcome = bundles.process(state.context, state.repository, base.body, base)
+    else:
+        found = route(method, url, base)
+        if trail is not None:
+            trail.describe(found)
+        check_scope(found)
+        req = found.request
+        outcome = transact(
+            state.repository,
+            req,
+            lambda tx: found.handler(state.context, tx, req),
+            read_only=method == "GET",
+        )
+    if trail is not None and not trail.done:
+        trail.record_alone(state.repository, outcome.status, outcome)
+    return outcome
 
 
 async def run(request: Request, relative: str) -> Response:
@@ -65,39 +81,61 @@ async def run(request: Request, relative: str) -> Response:
     query = [(k, v) for k, v in request.query_params.multi_items()]
     body: Any = None
     method = request.method
-    if method in ("POST", "PUT", "PATCH"):
-        raw = await _body(request, settings.max_body_bytes)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        limits = Limits(settings.max_body_bytes, settings.max_json_depth)
-        if relative == "_search" or relative.endswith("/_search"):
-            if raw and content_type != _FORM:
-                raise unsupported_media_type(f"POST _search takes {_FORM} parameters.")
-            query += parse_qsl(raw.decode(errors="replace"), keep_blank_values=True)
-        elif method == "PATCH":
-            if content_type != "application/json-patch+json":
-                raise unsupported_media_type(
-                    "PATCH takes application/json-patch+json (RFC 6902 JSON Patch)."
-                )
-            body = parse_json_patch(raw, max_depth=limits.max_depth, max_bytes=limits.max_bytes)
-        elif raw or not relative.split("/")[-1].startswith("$"):
-            if not raw:
-                raise invalid("The request needs a FHIR resource as its body.", code="required")
-            body = read_resource(raw, body_format(request), limits)
-    prefer_return, handling = parse_prefer(request.headers.get("prefer"))
     base_url = f"{request.url.scheme}://{request.url.netloc}{settings.base_path}"
-    base = FhirRequest(
-        method,
-        body=body,
-        if_match=request.headers.get("if-match"),
-        if_none_exist=request.headers.get("if-none-exist"),
-        prefer_return=prefer_return,
-        prefer_handling=handling,  # type: ignore[arg-type]
-        base_url=base_url,
-    )
-    url = relative + (f"?{urlencode(query)}" if query else "")
-    outcome = await anyio.to_thread.run_sync(_execute, state, method, url, base)
-    resource = subset(outcome.resource, request.query_params) if outcome.resource else None
+    trail = state.trail(method, request.client.host if request.client else None, base_url)
+    base = FhirRequest(method, base_url=base_url, trail=trail)
+    url = relative
+    try:
+        principal = await anyio.to_thread.run_sync(
+            state.authenticate, request.headers.get("authorization")
+        )
+        trail.principal = principal
+        if method in ("POST", "PUT", "PATCH"):
+            raw = await body_bytes(request, settings.max_body_bytes)
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            limits = Limits(settings.max_body_bytes, settings.max_json_depth)
+            if relative == "_search" or relative.endswith("/_search"):
+                if raw and content_type != _FORM:
+                    raise unsupported_media_type(f"POST _search takes {_FORM} parameters.")
+                query += parse_qsl(raw.decode(errors="replace"), keep_blank_values=True)
+            elif method == "PATCH":
+                if content_type != "application/json-patch+json":
+                    raise unsupported_media_type(
+                        "PATCH takes application/json-patch+json (RFC 6902 JSON Patch)."
+                    )
+                body = parse_json_patch(raw, max_depth=limits.max_depth, max_bytes=limits.max_bytes)
+            elif raw or not relative.split("/")[-1].startswith("$"):
+                if not raw:
+                    raise invalid("The request needs a FHIR resource as its body.", code="required")
+                body = read_resource(raw, body_format(request), limits)
+        prefer_return, handling = parse_prefer(request.headers.get("prefer"))
+        base = FhirRequest(
+            method,
+            body=body,
+            if_match=request.headers.get("if-match"),
+            if_none_exist=request.headers.get("if-none-exist"),
+            prefer_return=prefer_return,
+            prefer_handling=handling,  # type: ignore[arg-type]
+            base_url=base_url,
+            principal=principal,
+            trail=trail,
+        )
+        if query:
+            trail.query = urlencode(query)
+            url = f"{relative}?{trail.query}"
+        outcome = await anyio.to_thread.run_sync(_execute, state, method, url, base)
+        resource = subset(outcome.resource, request.query_params) if outcome.resource else None
+    except Exception as error:
+        await anyio.to_thread.run_sync(refused, state, trail, method, url, base, error)
+        raise
     return fhir_response(resource, render, outcome.status, outcome.headers(base_url))
+
+
+def refused(
+    state: AppState, trail: AuditTrail, method: str, url: str, base: FhirRequest, error: Exception
+) -> None:
+    trail.describe_url(method, url, base)
+    trail.record_failure(state.repository, error)
 
 
 def build_router(base_path: str) -> APIRouter:
@@ -107,7 +145,9 @@ def build_router(base_path: str) -> APIRouter:
     async def metadata(request: Request) -> Response:
         state: AppState = request.app.state.forlop
         base_url = f"{request.url.scheme}://{request.url.netloc}{base_path}"
-        statement = capability.capability_statement(base_url, state.parameters, state.version)
+        statement = capability.capability_statement(
+            base_url, state.parameters, state.version, secured=state.verifier is not None
+        )
         return fhir_response(statement, rendering(request))
 
     @router.post("", summary="Batch or transaction Bundle", include_in_schema=False)

@@ -34,6 +34,7 @@ from adapter.fhir.errors import (
 from adapter.fhir.json_codec import parse_json_patch
 from adapter.mapping.identity import parse_conditional_reference
 from adapter.router import crud
+from adapter.router.access import transact
 from adapter.router.crud import (
     Context,
     canonical_criteria,
@@ -44,6 +45,7 @@ from adapter.router.crud import (
 )
 from adapter.router.dispatch import parse_url
 from adapter.router.request import FhirRequest, Outcome, last_modified
+from adapter.security.errors import AuthError
 from adapter.store.records import new_id
 from adapter.store.repository import Repository, Transaction, TransientConflict
 
@@ -54,6 +56,8 @@ _REASONS = {
     204: "No Content",
     304: "Not Modified",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -61,7 +65,6 @@ _REASONS = {
     412: "Precondition Failed",
     422: "Unprocessable Entity",
 }
-_ATTEMPTS = 5
 _JSON_PATCH = "application/json-patch+json"
 
 
@@ -80,7 +83,8 @@ class _Entry:
 
 
 def _rebase(error: FhirError, index: int, entry: _Entry) -> FhirError:
-    """The entry's error, with expressions and message placed inside the Bundle."""
+    """The entry's error, with expressions and message placed inside the Bundle (a refused
+    token or scope keeps its challenge)."""
     prefix = f"Bundle.entry[{index}]"
     rtype = entry.resource.get("resourceType") if isinstance(entry.resource, dict) else None
     issues = []
@@ -98,6 +102,8 @@ def _rebase(error: FhirError, index: int, entry: _Entry) -> FhirError:
                 issue.forlop_code,
             )
         )
+    if isinstance(error, AuthError):
+        return AuthError(error.status, issues, error.bearer_error, error.scope)
     return FhirError(error.status, issues)
 
 
@@ -245,7 +251,7 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
         path = urlsplit(entry.url)
         try:
             if entry.method == "POST":
-                check_writable(rtype)
+                check_writable(rtype, "create")
                 rid = None
                 if entry.if_none_exist:
                     lock_criteria(tx, rtype, entry.if_none_exist)
@@ -258,7 +264,7 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
                         rid, entry.existing = found[0], True
                 entry.resolved = f"{rtype}/{rid or new_id()}"
             elif entry.method == "PUT" and path.query:
-                check_writable(rtype)
+                check_writable(rtype, "update")
                 criteria = path.query
                 lock_criteria(tx, rtype, criteria)
                 found = matches(ctx, tx, rtype, criteria)
@@ -435,20 +441,11 @@ def process(ctx: Context, repo: Repository, bundle: Any, base: FhirRequest) -> O
     _entries(ctx, bundle, base.base_url)
     _check_shell(ctx, bundle)
     if kind == "transaction":
-        for attempt in range(_ATTEMPTS):
-            try:
-                return _transaction(ctx, repo, copy.deepcopy(bundle), base)
-            except TransientConflict:
-                if attempt == _ATTEMPTS - 1:
-                    raise
+        # A fresh copy for each attempt: resolving references rewrites the entries.
+        return transact(
+            repo, base, lambda tx: run_transaction(ctx, tx, copy.deepcopy(bundle), base)
+        )
     return _batch(ctx, repo, bundle, base)
-
-
-def _transaction(
-    ctx: Context, repo: Repository, bundle: dict[str, Any], base: FhirRequest
-) -> Outcome:
-    with repo.transaction() as tx:
-        return run_transaction(ctx, tx, bundle, base)
 
 
 def run_transaction(
@@ -456,6 +453,13 @@ def run_transaction(
 ) -> Outcome:
     """The entries of a transaction Bundle inside an open database transaction."""
     entries = _entries(ctx, bundle, base.base_url)
+    # Every entry's address and scope first: nothing is matched or written for a transaction
+    # that names an interaction it cannot have.
+    for entry in entries:
+        try:
+            parse_url(entry.method, entry.url, base)
+        except FhirError as error:
+            raise _rebase(error, entry.index, entry) from None
     ordered = sorted(entries, key=lambda e: _ORDER.get(e.method, 9))
     # Deletes run before anything is matched: a conditional create or update in the same
     # transaction must not find what the transaction deletes (R4 §3.1.0.11.2 processing order).
@@ -535,17 +539,18 @@ def _check_overlap(entries: list[_Entry]) -> None:
 def _batch_entry(
     ctx: Context, repo: Repository, entry: _Entry, base: FhirRequest
 ) -> dict[str, Any]:
-    """One batch entry in its own database transaction, retried when it loses a race."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            with repo.transaction() as tx:
-                _resolve_references(ctx, tx, [entry], {})
-                result, req = _run_entry(ctx, tx, entry, base)
-                return _response(result, req, base.base_url)
-        except TransientConflict:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    """One batch entry in its own database transaction, retried when it loses a race; the
+    batch's one AuditEvent is recorded once every entry has run."""
+    answer: dict[str, Any] = {}
+
+    def work(tx: Transaction) -> Outcome:
+        _resolve_references(ctx, tx, [entry], {})
+        result, req = _run_entry(ctx, tx, entry, base)
+        answer.update(_response(result, req, base.base_url))
+        return result
+
+    transact(repo, base, work, audited=False)
+    return answer
 
 
 def _batch(ctx: Context, repo: Repository, bundle: dict[str, Any], base: FhirRequest) -> Outcome:

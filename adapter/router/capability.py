@@ -18,16 +18,40 @@ SERVED_TYPES = (
     "QuestionnaireResponse", "Organization", "Practitioner", "PractitionerRole",
     "RelatedPerson", "Provenance",
 )  # fmt: skip
+# Written by this server alone, read and searched by clients with a scope naming them.
+SERVER_WRITTEN_TYPES = ("AuditEvent",)
 _WRITE = ("create", "update", "patch", "delete", "history-instance", "history-type")
 _READ = ("read", "vread", "search-type")
 
 
+_SECURITY = {
+    "service": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR",
+                }
+            ]
+        }
+    ],
+    "description": (
+        "OAuth 2.0 bearer access tokens (JWT, RS256/ES256) from the configured issuer, as "
+        "HelseID issues them. SMART v2 (and v1) scopes such as system/CarePlan.rs decide what a "
+        "client may do; its organisation number decides whose patients it sees: those in whose "
+        "care the organisation takes part. AuditEvent is read only with a scope naming it. Every "
+        "interaction is recorded as an AuditEvent."
+    ),
+}
+
+
 def capability_statement(
-    base_url: str, parameters: SearchParameters, version: str
+    base_url: str, parameters: SearchParameters, version: str, *, secured: bool = False
 ) -> dict[str, Any]:
+    """The statement; ``secured`` when requests need bearer tokens (``rest.security``)."""
     resources = []
-    for rtype in (*SERVED_TYPES, *sorted(READ_ONLY_TYPES)):
-        writable = rtype not in READ_ONLY_TYPES
+    for rtype in (*SERVED_TYPES, *sorted({*READ_ONLY_TYPES, *SERVER_WRITTEN_TYPES})):
+        writable = rtype not in READ_ONLY_TYPES and rtype not in SERVER_WRITTEN_TYPES
         interactions = [*_READ, *(_WRITE if writable else ())]
         entry: dict[str, Any] = {
             "type": rtype,
@@ -74,6 +98,7 @@ def capability_statement(
                     "validated against base R4 and against any forlop profile named in "
                     "meta.profile. Conformance resources are read-only."
                 ),
+                **({"security": _SECURITY} if secured else {}),
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
@@ -34,6 +34,7 @@ from adapter.router.request import FhirRequest, Outcome, parse_if_match
 from adapter.search.parser import parse_search
 from adapter.search.query import SearchQuery
 from adapter.search.values import parse_reference
+from adapter.security.audit import check_audit_interaction
 from adapter.store.records import check_body, check_id, check_type
 from adapter.store.repository import StoredResource, Transaction
 
@@ -51,6 +52,7 @@ READ_ONLY_TYPES = frozenset(
 _STRUCTURAL = ("FORLOP-STRUCT-", "FORLOP-WIRE-")
 # Query parameters that shape the answer, not what a conditional interaction selects.
 _RENDERING = frozenset({"_format", "_pretty", "_summary", "_elements"})
+_MATCH_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ def validation_status(issues: list[Issue]) -> int:
     return 400 if structural else 422
 
 
-def check_writable(resource_type: str) -> None:
+def check_writable(resource_type: str, interaction: str) -> None:
+    """405 for a write of a conformance resource, or of an AuditEvent (written by this server
+    alone, never changed)."""
+    if resource_type == "AuditEvent":
+        check_audit_interaction(interaction)
     if resource_type in READ_ONLY_TYPES:
         raise method_not_allowed(
             f"{resource_type} resources are this server's conformance resources, managed in its "
@@ -159,7 +165,7 @@ def prepare(
     if not isinstance(resource, dict):
         raise invalid("The request needs a FHIR resource as its body.", code="structure")
     body_type = check_body(resource, resource_type, resource_id)
-    check_writable(body_type)
+    check_writable(body_type, "update" if resource_id else "create")
     issues = ctx.validate(resource)
     if has_errors(issues):
         raise FhirError(validation_status(issues), issues)
@@ -189,8 +195,16 @@ def matches(ctx: Context, tx: Transaction, resource_type: str, criteria: str) ->
             code="not-supported",
         )
     query = parsed.query
-    page = tx.search(SearchQuery(types=query.types, clauses=query.clauses, count=2, total=None))
-    return [m.id for m in page.matches]
+    search = SearchQuery(types=query.types, clauses=query.clauses, count=2, total=None)
+    found: list[str] = []
+    while True:
+        page = tx.search(search)
+        found += [m.id for m in page.matches]
+        # A guarded transaction leaves out what the caller may not see, so a page may hold
+        # fewer than it was asked for while more follow.
+        if len(found) >= 2 or page.next_cursor is None:
+            return found
+        search = replace(search, count=_MATCH_PAGE, cursor=page.next_cursor)
 
 
 def _criteria(req: FhirRequest) -> str:
@@ -216,7 +230,7 @@ def create(
 ) -> Outcome:
     assert req.resource_type is not None
     check_type(req.resource_type)
-    check_writable(req.resource_type)
+    check_writable(req.resource_type, "create")
     if req.if_none_exist:
         lock_criteria(tx, req.resource_type, req.if_none_exist)
         found = matches(ctx, tx, req.resource_type, req.if_none_exist)
@@ -263,7 +277,7 @@ def update(
     """PUT Type/id, or conditional update PUT Type?criteria (R4 §3.1.0.8.1)."""
     assert req.resource_type is not None
     check_type(req.resource_type)
-    check_writable(req.resource_type)
+    check_writable(req.resource_type, "update")
     target = req.id
     if target is None:
         criteria = _criteria(req)
@@ -284,13 +298,7 @@ def update(
         target = found[0] if found else (body_id or assigned_id)
         if target is None:
             # No match and no id: a conditional update creates (R4 §3.1.0.8.1).
-            plain = FhirRequest(
-                "POST",
-                req.resource_type,
-                body=req.body,
-                prefer_return=req.prefer_return,
-                base_url=req.base_url,
-            )
+            plain = replace(req, method="POST", query=(), if_match=None, if_none_exist=None)
             return create(ctx, tx, plain)
     else:
         check_id(target)
@@ -314,7 +322,7 @@ def patch(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """JSON Patch (RFC 6902) on the current version, then the same checks as an update."""
     assert req.resource_type is not None and req.id is not None
     _readable(req.resource_type, req.id)
-    check_writable(req.resource_type)
+    check_writable(req.resource_type, "patch")
     if not isinstance(req.body, list):
         raise invalid("A JSON Patch body is a JSON array of operations.", code="structure")
     current = tx.read(req.resource_type, req.id)
@@ -336,7 +344,7 @@ def delete(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """DELETE Type/id, or conditional delete DELETE Type?criteria (single match)."""
     assert req.resource_type is not None
     check_type(req.resource_type)
-    check_writable(req.resource_type)
+    check_writable(req.resource_type, "delete")
     targets: list[str]
     if req.id is None:
         criteria = _criteria(req)

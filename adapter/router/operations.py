@@ -161,6 +161,10 @@ def everything_operation(ctx: Context, tx: Transaction, req: FhirRequest) -> Out
     count = min(int(count_raw), ctx.settings.max_page_size)
     after = params.get("_cursor")
     everything = _compartment_ids(tx, req.id, since)
+    if req.principal is not None:
+        # Each resource is returned by its own type's read permission.
+        allows = req.principal.scopes.allows
+        everything = [s for s in everything if allows(s.resource_type, "read")]
     if after:
         everything = [s for s in everything if f"{s.resource_type}/{s.id}" > after]
     page, rest = everything[:count], everything[count:]

@@ -11,10 +11,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.fhir.errors import Code, Issue, invalid
+from adapter.security.tokens import Principal
 from adapter.store.repository import StoredResource
+
+if TYPE_CHECKING:
+    from adapter.router.auditing import AuditTrail
 
 ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
 
@@ -34,6 +38,12 @@ class FhirRequest:
     base_url: str = ""
     # "Type/id" of resources a transaction writes: references to them are valid before they exist.
     pending: frozenset[str] = frozenset()
+    # Who asks (from the bearer token, or the stand-in of --insecure-dev). None only for callers
+    # inside this process (the PLO importer): they are trusted and not audited.
+    principal: Principal | None = None
+    # The AuditEvent of the HTTP interaction this request belongs to (one per interaction, a
+    # Bundle's entries included).
+    trail: AuditTrail | None = None
 
     @property
     def conditional(self) -> bool:

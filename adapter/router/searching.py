@@ -4,6 +4,11 @@ Results page with an opaque keyset cursor carried in the ``next`` link, so pagin
 resources are written and works against any forlop process. ``previous`` goes back to the page the
 client came from: each link carries the cursors of the pages before it.
 
+The caller's scopes must allow the search of its types and the read of what ``_include`` and
+``_revinclude`` may bring (:func:`adapter.security.scopes.check_search`, 403); matches and included
+resources of types they do not cover are left out, as :mod:`adapter.router.access` leaves out
+those of patients the caller's organisation does not care for.
+
 Result parameters that shape the answer rather than select resources (``_summary``,
 ``_elements``, ``_format``, ``_pretty``) never reach the search parser; they travel in every link
 so that each page is rendered like the first, and ``_summary``/``_elements`` are applied here, so a
@@ -17,14 +22,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 from adapter.fhir.errors import Code, FhirError, Issue, error_issue, invalid, not_found
+from adapter.fhir.models import is_resource_type
+from adapter.registry import default_registry
 from adapter.router.crud import Context
 from adapter.router.request import FhirRequest, Outcome
 from adapter.router.subsetting import subset
 from adapter.search.paging import decode_cursor
+from adapter.search.parameters import default_parameters
 from adapter.search.parser import parse_search
 from adapter.search.query import SearchQuery
 from adapter.search.values import (
@@ -34,9 +43,11 @@ from adapter.search.values import (
     to_microseconds,
     unescape,
 )
+from adapter.security.scopes import EXPLICIT_ONLY_TYPES, check_search
 from adapter.store.records import decode_history_cursor
 from adapter.store.repository import StoredResource, Transaction
 
+RESOURCE_TYPES = "http://hl7.org/fhir/ValueSet/resource-types|4.0.1"
 _PAGING = ("_cursor", "_back")
 _RENDERING = ("_format", "_pretty", "_summary", "_elements")
 # R4 string and token values never hold C0 controls other than tab, CR and LF (§2.24.0.1 string),
@@ -44,6 +55,8 @@ _RENDERING = ("_format", "_pretty", "_summary", "_elements")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # R4 ``instant``: seconds and a time zone are required (§2.24.0.1).
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+# Pages of history read at most to fill one answer when versions are left out.
+_FILL_PAGES = 10
 # Positions in a cursor are compared with 64-bit database integers.
 _INT64 = 2**63
 
@@ -155,6 +168,14 @@ def _check_position(query: SearchQuery) -> None:
             raise _damaged_cursor()
 
 
+@cache
+def resource_types() -> tuple[str, ...]:
+    """Every resource type this server stores (the R4 resource-types ValueSet, less the types the
+    models do not have)."""
+    expansion = default_registry().require(RESOURCE_TYPES)["expansion"]["contains"]
+    return tuple(c["code"] for c in expansion if is_resource_type(c["code"]))
+
+
 def search(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """Type-level (``req.resource_type``) or system-level search."""
     _check_values(req.query)
@@ -188,13 +209,27 @@ def search(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
                 Code.NOT_SUPPORTED,
             )
         )
+    principal = req.principal
+    if principal is not None:
+        check_search(principal.scopes, query, default_parameters())
+        allows = principal.scopes.allows
+        if not query.types and not all(allows(t, "search") for t in EXPLICIT_ONLY_TYPES):
+            # A wildcard does not reach AuditEvents: search the types it does reach, so that
+            # pages are not filled with what would be left out.
+            query = replace(query, types=tuple(t for t in resource_types() if allows(t, "search")))
     page = tx.search(query)
+    matches, included = page.matches, page.included
+    if principal is not None:
+        # An include may bring in types the caller may not read.
+        allows = principal.scopes.allows
+        matches = [m for m in matches if allows(m.resource_type, "search")]
+        included = [i for i in included if allows(i.resource_type, "read")]
     kept = [(k, v) for k, v in req.query if k not in _PAGING and k not in parsed.unknown]
     # A system search links to ``[base]/``: the HTTP layer serves GET there, while ``[base]``
     # alone takes only the POST of a Bundle.
     url = f"{req.base_url}/{req.resource_type or ''}"
-    entries = [entry(req.base_url, m, "match") for m in page.matches]
-    entries += [entry(req.base_url, i, "include") for i in page.included]
+    entries = [entry(req.base_url, m, "match") for m in matches]
+    entries += [entry(req.base_url, i, "include") for i in included]
     if page.included_truncated:
         issues.append(
             error_issue(
@@ -215,7 +250,7 @@ def search(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
             }
         )
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if page.total is not None:
+    if page.total is not None and len(matches) == len(page.matches):
         bundle["total"] = page.total
     bundle["link"] = _paging_links(url, kept, query.cursor, _back(req.query), page.next_cursor)
     if entries:  # FHIR JSON has no empty arrays
@@ -248,6 +283,14 @@ def _history_cursor(value: str) -> str:
     return value
 
 
+def _in_scope(req: FhirRequest, version: StoredResource) -> bool:
+    """Whether a system history may show a version of this type (AuditEvents need a scope that
+    names them; type and instance histories were checked on their type)."""
+    if req.principal is None or req.resource_type is not None:
+        return True
+    return req.principal.scopes.allows(version.resource_type, "history")
+
+
 def history(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     """Instance, type or system history, newest first, with ``_since``, ``_count`` and paging."""
     _check_values(req.query)
@@ -261,11 +304,22 @@ def history(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
             count = min(_count(value, minimum=1), ctx.settings.max_page_size)
         elif key == "_cursor":
             cursor = _history_cursor(value)
-    page = tx.history(req.resource_type, req.id, since=since, count=count, cursor=cursor)
-    if req.id is not None and not page.entries and since is None and cursor is None:
+    versions: list[StoredResource] = []
+    next_cursor = cursor
+    for _ in range(_FILL_PAGES):
+        page = tx.history(
+            req.resource_type, req.id, since=since, count=count - len(versions), cursor=next_cursor
+        )
+        versions += [v for v in page.entries if _in_scope(req, v)]
+        next_cursor = page.next_cursor
+        # Versions the caller may not see are left out (here for scopes, in a guarded
+        # transaction for organisations): read on so that a page is not mostly empty.
+        if len(versions) >= count or next_cursor is None:
+            break
+    if req.id is not None and not versions and since is None and cursor is None:
         raise not_found(f"{req.resource_type}/{req.id} is not known: it has no history.")
     entries = []
-    for stored in page.entries:
+    for stored in versions:
         item: dict[str, Any] = {
             "fullUrl": f"{req.base_url}/{stored.resource_type}/{stored.id}",
         }
@@ -285,7 +339,7 @@ def history(ctx: Context, tx: Transaction, req: FhirRequest) -> Outcome:
     parts = [p for p in (req.resource_type, req.id) if p]
     url = "/".join([req.base_url, *parts, "_history"])
     params = [(k, v) for k, v in req.query if k in ("_since", "_count", *_RENDERING)]
-    links = _paging_links(url, params, cursor, _back(req.query), page.next_cursor)
+    links = _paging_links(url, params, cursor, _back(req.query), next_cursor)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "link": links}
     if entries:
         bundle["entry"] = entries

@@ -7,7 +7,11 @@ data, and AuditEvent records (see each module's docstring for the standard it fo
 - :mod:`~adapter.security.policy`: care relations and read/write decisions;
 - :mod:`~adapter.security.audit`: :func:`build_audit_event` (IHE BALP);
 - :mod:`~adapter.security.keys`: development key pairs and tokens (``forlop token``);
-- :mod:`~adapter.security.errors`: :class:`AuthError` (401/403 with WWW-Authenticate).
+- :mod:`~adapter.security.errors`: :class:`AuthError` (401/403 with WWW-Authenticate), and the
+  403 of a write the caller's organisation may not make.
+
+:mod:`adapter.router.access` applies the policy to each request's transactions and
+:mod:`adapter.router.auditing` records the AuditEvents.
 """
 
 from adapter.security.audit import (
@@ -19,6 +23,7 @@ from adapter.security.audit import (
 )
 from adapter.security.errors import (
     AuthError,
+    access_denied,
     hidden,
     insufficient_scope,
     invalid_token,
@@ -35,6 +40,8 @@ from adapter.security.keys import (
 from adapter.security.policy import (
     CARE_RELATION_SEARCHES,
     PATIENT_COMPARTMENT,
+    PRIVATE_TYPES,
+    RELATION_TYPES,
     CareLookup,
     Decision,
     Resolver,
@@ -42,6 +49,7 @@ from adapter.security.policy import (
     care_organisations,
     may_read,
     may_write,
+    named_organisations,
     organisation_number,
     patients_of,
     visible,
@@ -67,6 +75,8 @@ __all__ = [
     "CARE_RELATION_SEARCHES",
     "EXPLICIT_ONLY_TYPES",
     "PATIENT_COMPARTMENT",
+    "PRIVATE_TYPES",
+    "RELATION_TYPES",
     "AuditSource",
     "AuthConfigError",
     "AuthError",
@@ -81,6 +91,7 @@ __all__ = [
     "ScopeSet",
     "SigningKey",
     "TokenVerifier",
+    "access_denied",
     "authors_of",
     "bearer_token",
     "build_audit_event",
@@ -99,6 +110,7 @@ __all__ = [
     "may_read",
     "may_write",
     "missing_token",
+    "named_organisations",
     "organisation_number",
     "outcome_code",
     "parse_scope",

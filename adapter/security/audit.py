@@ -18,8 +18,8 @@ Each record says:
   base64 of the query string, as BALP asks) and, for an operation, its name;
 - **observer**: ``source`` is this server.
 
-AuditEvents are append-only: :func:`check_audit_interaction` refuses update, patch and delete of
-them with 405.
+AuditEvents are append-only and written by this server alone: :func:`check_audit_interaction`
+refuses create, update, patch and delete of them with 405.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ INTERACTIONS: dict[str, str] = {
     "operation": "E",
 }
 
-# AuditEvent is append-only: these interactions on it answer 405.
-AUDIT_REFUSED_INTERACTIONS = frozenset({"update", "patch", "delete"})
+# AuditEvents are written by this server only, and never changed: these interactions on them
+# answer 405.
+AUDIT_REFUSED_INTERACTIONS = frozenset({"create", "update", "patch", "delete"})
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,9 @@ def _instant(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _requestor(principal: Principal | None, client_address: str | None) -> list[dict[str, Any]]:
+def _requestor(
+    principal: Principal | None, client_address: str | None, organisation_reference: str | None
+) -> list[dict[str, Any]]:
     """The requestor, the client application and the organisation agents."""
     network = {"network": {"address": client_address, "type": "2"}} if client_address else {}
     if principal is None:
@@ -156,6 +159,7 @@ def _requestor(principal: Principal | None, client_address: str | None) -> list[
             {
                 "type": {"coding": [_coding(ROLE_CLASS_SYSTEM, "PROV", "healthcare provider")]},
                 "who": {
+                    **({"reference": organisation_reference} if organisation_reference else {}),
                     "identifier": {"system": ORGNR_SYSTEM, "value": principal.organisation},
                     "type": "Organization",
                 },
@@ -230,6 +234,7 @@ def build_audit_event(
     operation: str | None = None,
     operation_definition: str | None = None,
     description: str | None = None,
+    organisation_reference: str | None = None,
 ) -> dict[str, Any]:
     """An R4 AuditEvent (JSON form, without id) for one interaction and its answer.
 
@@ -237,7 +242,9 @@ def build_audit_event(
     None records a request refused before a token was accepted. ``resources`` are the references
     (``Type/id`` or ``Type/id/_history/v``) read or written, ``patients`` the patient keys they
     belong to (``Patient/id`` or ``Patient?identifier=system|value``), ``query`` the raw query
-    string without ``?``, ``description`` the reason of a failure.
+    string without ``?``, ``description`` the reason of a failure, ``organisation_reference``
+    the ``Organization/id`` of the caller's organisation when this server holds it (so that the
+    ``agent`` search parameter finds the event by it).
     """
     try:
         action = INTERACTIONS[interaction]
@@ -262,7 +269,7 @@ def build_audit_event(
         "requestor": False,
         "network": {"address": source.base_url, "type": "5"},
     }
-    event["agent"] = [*_requestor(principal, client_address), server]
+    event["agent"] = [*_requestor(principal, client_address, organisation_reference), server]
     event["source"] = {
         "observer": {
             "identifier": {"system": SERVER_ID_SYSTEM, "value": source.observer},
@@ -277,8 +284,10 @@ def build_audit_event(
 
 
 def check_audit_interaction(interaction: str) -> None:
-    """405 for an update, patch or delete of an AuditEvent: the audit trail is append-only."""
+    """405 for a create, update, patch or delete of an AuditEvent: the audit trail is written
+    by this server alone and is append-only."""
     if interaction in AUDIT_REFUSED_INTERACTIONS:
         raise method_not_allowed(
-            f"AuditEvents are append-only: this server does not allow {interaction} on them."
+            f"AuditEvents are written by this server alone and never changed: it does not allow "
+            f"{interaction} on them."
         )

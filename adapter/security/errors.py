@@ -63,6 +63,11 @@ def insufficient_scope(diagnostics: str, scope: str | None = None) -> AuthError:
     )
 
 
+def access_denied(diagnostics: str) -> FhirError:
+    """403 for a write the caller's organisation may not make (the token itself is good)."""
+    return FhirError(403, [error_issue("forbidden", Code.ACCESS_DENIED, diagnostics)])
+
+
 def keys_unavailable() -> FhirError:
     """The issuer's signing keys could not be loaded: a server-side fault, not the caller's."""
     return FhirError(

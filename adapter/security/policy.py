@@ -21,11 +21,15 @@ patient data, and the scopes alone decide. The functions here are pure: the call
 resources (``resolve``) and the care relations (``care``) from its transaction.
 
 A denied read answers 404 and a search leaves the resource out, so nothing reveals its existence.
-A write is checked on the version it replaces (may the caller see it?) and on the new version,
-against the care relations *after* the write: an organisation can therefore add itself to a
-patient's care by writing a CareTeam, EpisodeOfCare or CarePlan that names it (a hospital admitting
-a patient the municipality already follows must be able to), and the AuditEvent of that write
-records who did it.
+A write is checked on the version it replaces (may the caller see it?) and on the new version: the
+caller must take part in the care of each of its patients *before* the write, so no organisation
+can write itself into the care of a patient it does not already follow (an organisation already in
+the care adds the next one, as a referral does). A patient created by the same request is judged by
+its care relations after the request: whoever registers a patient must name itself in its care.
+Resources that name no patient but that care relations pass through (Organization,
+PractitionerRole, CareTeam: :data:`RELATION_TYPES`) change the organisations they stand for only by
+the hand of an organisation they name. AuditEvents (:data:`PRIVATE_TYPES`) about no patient are
+seen by the organisations they name only.
 """
 
 from __future__ import annotations
@@ -162,6 +166,17 @@ AUTHOR_ELEMENTS: Mapping[str, tuple[str, ...]] = {
     "ServiceRequest": ("requester",),
     "Task": ("requester", "owner"),
 }
+
+# Types whose instances about no patient are still not open to every caller: only the
+# organisations they name (:data:`AUTHOR_ELEMENTS`) see them. An AuditEvent of a search for
+# Organizations says who searched, which is nobody else's business.
+PRIVATE_TYPES: frozenset[str] = frozenset({"AuditEvent"})
+
+# Types that care relations are resolved through (:func:`organisation_number`, CareTeams named by
+# an EpisodeOfCare or CarePlan). When one names no patient, only an organisation it already names
+# may change which organisations it names: otherwise anybody could put its own organisation
+# number on an Organization, PractitionerRole or CareTeam that a patient's care points to.
+RELATION_TYPES: frozenset[str] = frozenset({"Organization", "PractitionerRole", "CareTeam"})
 
 _ABSOLUTE = re.compile(r"/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})$")
 
@@ -396,6 +411,35 @@ def care_organisations(
 # --- decisions ---------------------------------------------------------------------------------
 
 
+def _takes_part(
+    principal: Principal,
+    resource: Resource,
+    patients: frozenset[str],
+    care: CareLookup,
+    action: str,
+    *,
+    authored: bool = False,
+) -> Decision:
+    """Whether the caller takes part in the care of every patient ``resource`` belongs to (or,
+    with ``authored``, wrote it)."""
+    rtype = str(resource.get("resourceType"))
+    if principal.scopes.patient_only(rtype, action) and patients != {
+        f"Patient/{principal.patient}"
+    }:
+        return Decision(False, "the token's patient/ scopes cover another patient only")
+    organisation = principal.organisation
+    if organisation is None:
+        return Decision(False, "the token names no organisation")
+    if authored:
+        return Decision(True, f"organisation {organisation} is the author")
+    outside = sorted(p for p in patients if organisation not in care(p))
+    if outside:
+        return Decision(
+            False, f"organisation {organisation} takes no part in the care of {', '.join(outside)}"
+        )
+    return Decision(True, f"organisation {organisation} takes part in the patient's care")
+
+
 def may_read(
     principal: Principal,
     resource: Resource,
@@ -408,24 +452,56 @@ def may_read(
     if principal.unrestricted:
         return Decision(True, "authentication is off (--insecure-dev)")
     patients = patients_of(resource)
-    if not patients:
-        return Decision(True, "not patient data")
     rtype = str(resource.get("resourceType"))
-    if principal.scopes.patient_only(rtype, interaction) and patients != {
-        f"Patient/{principal.patient}"
-    }:
-        return Decision(False, "the token's patient/ scopes cover another patient only")
+    if not patients and rtype not in PRIVATE_TYPES:
+        return Decision(True, "not patient data")
     organisation = principal.organisation
-    if organisation is None:
-        return Decision(False, "the token names no organisation")
-    if organisation in authors_of(resource, resolve):
-        return Decision(True, f"organisation {organisation} is the author")
-    outside = sorted(p for p in patients if organisation not in care(p))
-    if outside:
-        return Decision(
-            False, f"organisation {organisation} takes no part in the care of {', '.join(outside)}"
-        )
-    return Decision(True, f"organisation {organisation} takes part in the patient's care")
+    authored = organisation is not None and organisation in authors_of(resource, resolve)
+    if not patients:
+        if authored:
+            return Decision(True, f"organisation {organisation} is the author")
+        return Decision(False, f"a {rtype} about no patient is seen by the organisations it names")
+    return _takes_part(principal, resource, patients, care, interaction, authored=authored)
+
+
+def named_organisations(resource: Resource, resolve: Resolver) -> frozenset[str]:
+    """The organisation numbers a resource care relations pass through stands for: an
+    Organization's own numbers, a PractitionerRole's organization, a CareTeam's members and
+    managing organisations (whatever their status and periods)."""
+    rtype = resource.get("resourceType")
+    if rtype == "Organization":
+        identifiers = resource.get("identifier") or []
+        return frozenset(_organisations(({"identifier": i} for i in identifiers), resolve))
+    if rtype == "PractitionerRole":
+        return frozenset(_organisations(_at(resource, "organization"), resolve))
+    if rtype == "CareTeam":
+        named = [
+            *_at(resource, "participant.member"),
+            *_at(resource, "participant.onBehalfOf"),
+            *_at(resource, "managingOrganization"),
+        ]
+        return frozenset(_organisations(named, resolve))
+    return frozenset()
+
+
+def _renames(
+    principal: Principal, current: Resource, proposed: Resource | None, resolve: Resolver
+) -> Decision | None:
+    """A denial when the write changes which organisations a care relation passes through and
+    the caller is not one of them; None when the rule does not apply or allows it."""
+    if current.get("resourceType") not in RELATION_TYPES or patients_of(current):
+        return None
+    before = named_organisations(current, resolve)
+    after = named_organisations(proposed, resolve) if proposed is not None else frozenset()
+    if before == after or principal.organisation in before:
+        return None
+    rtype, rid = current.get("resourceType"), current.get("id")
+    who = ", ".join(sorted(before)) or "no organisation"
+    return Decision(
+        False,
+        f"{rtype}/{rid} names {who}; only an organisation it names may change which "
+        "organisations it stands for",
+    )
 
 
 def may_write(
@@ -436,20 +512,32 @@ def may_write(
     resolve: Resolver,
 ) -> Decision:
     """Whether the caller may replace ``current`` (None for a create) with ``proposed`` (None
-    for a delete). ``care`` must answer with the care relations as they are after the write.
+    for a delete).
 
-    A denial on ``current`` must be answered 404 (the caller may not learn it exists); a denial
-    on ``proposed`` alone 403.
+    ``care`` answers for a patient that existed before the request with its care relations
+    *before* the write; for a patient the same request creates, with those after the request (so
+    a new patient must end up in the caller's care). The caller must take part in the care of
+    every patient of ``proposed``: being its author is not enough, or an organisation could write
+    itself into anybody's care. A denial on ``current`` must be answered 404 (the caller may not
+    learn it exists); any other denial 403.
     """
+    if principal.unrestricted:
+        return Decision(True, "authentication is off (--insecure-dev)")
     if current is not None:
         interaction = "update" if proposed is not None else "delete"
         seen = may_read(principal, current, care, resolve, interaction=interaction)
         if not seen:
             return seen
-    if proposed is not None:
-        interaction = "update" if current is not None else "create"
-        return may_read(principal, proposed, care, resolve, interaction=interaction)
-    return Decision(True, "delete of a resource the caller may see")
+        renamed = _renames(principal, current, proposed, resolve)
+        if renamed is not None:
+            return renamed
+    if proposed is None:
+        return Decision(True, "delete of a resource the caller may see")
+    patients = patients_of(proposed)
+    if not patients:
+        return Decision(True, "not patient data")
+    interaction = "update" if current is not None else "create"
+    return _takes_part(principal, proposed, patients, care, interaction)
 
 
 def visible(

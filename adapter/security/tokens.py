@@ -204,6 +204,13 @@ class JwksCache:
                 raise keys_unavailable()
             return self._keys.get(kid)
 
+    def refresh(self) -> bool:
+        """Fetch the key set now (at start-up, to report a broken source early); whether keys
+        are available afterwards."""
+        with self._lock:
+            self._load(self._clock())
+            return self._keys is not None
+
     def _load(self, now: float) -> None:
         self._attempted_at = now
         try:

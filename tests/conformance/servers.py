@@ -57,6 +57,7 @@ class ForlopServer:
             database_url,
             "--log-level",
             "warning",
+            "--insecure-dev",
         ]
         # Settings come from the command line only: FORLOP_* of the shell must not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("FORLOP_")}

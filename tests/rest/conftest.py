@@ -1,6 +1,7 @@
 """``client``: the real app over HTTP semantics, on SQLite and on PostgreSQL.
 
-One app per backend per session (start-up seeds the conformance resources once); tests share its
+One app per backend per session (start-up seeds the conformance resources once), with
+authentication off (``--insecure-dev``: tests/security checks tokens and access); tests share its
 store, so every test makes its own resources (unique identifiers, fresh ids) and never assumes an
 empty database.
 """
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from adapter.app import create_app
 from adapter.config import Settings
+from adapter.security.settings import AuthSettings
 from adapter.store.sql import SqlRepository
 from tests.store.conftest import postgres_repository, postgres_url  # noqa: F401 - fixtures
 
@@ -30,7 +32,7 @@ def client(
         repository = SqlRepository.from_url(f"sqlite:///{path}")
     else:
         repository = request.getfixturevalue("postgres_repository")
-    app = create_app(Settings(), repository=repository)
+    app = create_app(Settings(), repository=repository, auth=AuthSettings(insecure_dev=True))
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
     if request.param == "sqlite":

@@ -90,6 +90,7 @@ class Server:
             str(workers),
             "--log-level",
             "warning",
+            "--insecure-dev",
         ]
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(

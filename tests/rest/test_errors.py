@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from adapter.app import create_app
 from adapter.config import Settings
 from adapter.fhir.json_codec import parse_json
+from adapter.security.settings import AuthSettings
 from adapter.store.sql import SqlRepository
 
 FHIR_JSON = {"content-type": "application/fhir+json"}
@@ -107,7 +108,8 @@ def limited(
         repository = SqlRepository.from_url(f"sqlite:///{path}")
     else:
         repository = request.getfixturevalue("postgres_repository")
-    with TestClient(create_app(LIMITS, repository=repository)) as client:
+    dev = AuthSettings(insecure_dev=True)
+    with TestClient(create_app(LIMITS, repository=repository, auth=dev)) as client:
         yield client
     if request.param == "sqlite":
         repository.close()

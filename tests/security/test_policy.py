@@ -6,7 +6,6 @@ Bjørn, whose CarePlan names a hospital team. Each test asks who may see or writ
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -392,9 +391,7 @@ def test_a_delete_needs_access_to_the_current_version(world: World) -> None:
     assert not may_write(caller(KOMMUNE_B), current, None, world.care, world.resolve)
 
 
-def test_a_write_that_adds_the_caller_to_the_care_is_checked_after_the_write(
-    world: World,
-) -> None:
+def test_no_organisation_writes_itself_into_a_patients_care(world: World) -> None:
     team = {
         "resourceType": "CareTeam",
         "id": "anna-home",
@@ -402,15 +399,82 @@ def test_a_write_that_adds_the_caller_to_the_care_is_checked_after_the_write(
         "subject": ref("Patient/anna"),
         "managingOrganization": [ref("Organization/kommune-b")],
     }
-    # Kommune B manages the team it writes, so it is the team's author even before the write ...
-    assert may_write(caller(KOMMUNE_B), None, team, world.care, world.resolve)
-    assert not may_read(caller(KOMMUNE_B), observation("Patient/anna"), world.care, world.resolve)
-    # ... and once it is written, Kommune B takes part in Anna's care (its AuditEvent says who).
-    after = World()
-    after.resources = copy.deepcopy(world.resources)
-    after.put(team)
-    assert may_write(caller(KOMMUNE_B), None, team, after.care, after.resolve)
-    assert may_read(caller(KOMMUNE_B), observation("Patient/anna"), after.care, after.resolve)
+    # Kommune B would manage the team it writes, but takes no part in Anna's care before the
+    # write: being the author of the new version is not enough.
+    decision = may_write(caller(KOMMUNE_B), None, team, world.care, world.resolve)
+    assert not decision and "Patient/anna" in decision.reason
+    # Kommune A, which follows Anna, may bring Kommune B in (a referral) ...
+    assert may_write(caller(KOMMUNE_A), None, team, world.care, world.resolve)
+    # ... and from then on Kommune B takes part.
+    world.put(team)
+    assert may_read(caller(KOMMUNE_B), observation("Patient/anna"), world.care, world.resolve)
+
+
+def test_a_new_patient_is_judged_by_its_care_after_the_request(world: World) -> None:
+    carl = {"resourceType": "Patient", "id": "carl", "managingOrganization": ref("Organization/x")}
+    nobody: frozenset[str] = frozenset()
+
+    def after(patient: str) -> frozenset[str]:
+        return frozenset({KOMMUNE_B}) if patient == "Patient/carl" else world.care(patient)
+
+    assert may_write(caller(KOMMUNE_B), None, carl, after, world.resolve)
+    decision = may_write(caller(KOMMUNE_B), None, carl, lambda p: nobody, world.resolve)
+    assert not decision and "Patient/carl" in decision.reason
+
+
+def test_an_author_outside_the_care_may_not_change_its_data(world: World) -> None:
+    world.resources["CareTeam/anna-transition"]["status"] = "inactive"
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr1",
+        "status": "completed",
+        "subject": ref("Patient/anna"),
+        "author": ref("Organization/sykehus"),
+    }
+    changed = {**response, "status": "amended"}
+    assert may_read(caller(SYKEHUS), response, world.care, world.resolve)
+    assert not may_write(caller(SYKEHUS), response, changed, world.care, world.resolve)
+    assert may_write(caller(SYKEHUS), response, None, world.care, world.resolve)
+
+
+def test_an_organisation_number_changes_only_by_its_own_hand(world: World) -> None:
+    hospital = world.resources["Organization/sykehus"]
+    claimed = {**hospital, "identifier": [{"system": ORGNR, "value": KOMMUNE_B}]}
+    renamed = {**hospital, "name": "Sykehuset i Vest"}
+    decision = may_write(caller(KOMMUNE_B), hospital, claimed, world.care, world.resolve)
+    assert not decision and SYKEHUS in decision.reason
+    assert not may_write(caller(KOMMUNE_B), hospital, None, world.care, world.resolve)
+    assert may_write(caller(KOMMUNE_B), hospital, renamed, world.care, world.resolve)
+    assert may_write(caller(SYKEHUS), hospital, claimed, world.care, world.resolve)
+    # A new Organization is referred to by nothing yet: anybody may register one.
+    assert may_write(caller(KOMMUNE_B), None, claimed, world.care, world.resolve)
+
+
+def test_roles_and_teams_without_patient_keep_their_organisations(world: World) -> None:
+    role = world.resources["PractitionerRole/sykepleier-a"]
+    moved = {**role, "organization": ref("Organization/kommune-b")}
+    assert not may_write(caller(KOMMUNE_B), role, moved, world.care, world.resolve)
+    assert may_write(caller(KOMMUNE_A), role, moved, world.care, world.resolve)
+    team = world.resources["CareTeam/hospital-geriatrics"]
+    joined = {**team, "participant": [{"member": ref("Organization/kommune-b")}]}
+    assert not may_write(caller(KOMMUNE_B), team, joined, world.care, world.resolve)
+    assert may_write(caller(SYKEHUS), team, joined, world.care, world.resolve)
+    bare = {"resourceType": "CareTeam", "id": "t", "status": "active"}
+    assert may_write(caller(KOMMUNE_B), bare, {**bare, "name": "x"}, world.care, world.resolve)
+
+
+def test_audit_events_about_no_patient_are_their_organisations_own(world: World) -> None:
+    event = {
+        "resourceType": "AuditEvent",
+        "id": "e1",
+        "agent": [{"who": {"identifier": {"system": ORGNR, "value": KOMMUNE_A}}}],
+    }
+    assert may_read(caller(KOMMUNE_A), event, world.care, world.resolve)
+    decision = may_read(caller(KOMMUNE_B), event, world.care, world.resolve)
+    assert not decision and "AuditEvent" in decision.reason
+    about_anna = {**event, "entity": [{"what": ref("Patient/anna")}]}
+    assert may_read(caller(SYKEHUS), about_anna, world.care, world.resolve)
+    assert not may_read(caller(KOMMUNE_B), about_anna, world.care, world.resolve)
 
 
 def test_the_patient_compartment_names_r4_types() -> None:
