@@ -21,7 +21,10 @@ from adapter.registry import default_registry
 from adapter.router.crud import Context
 from adapter.store import MemoryRepository, open_repository
 from adapter.store.repository import Repository
+from adapter.store.sql import SqlRepository
 from adapter.validation.validator import validate
+from tests.store.conftest import postgres_repository, postgres_url  # noqa: F401 - fixtures
+from tests.store.workers import clear
 
 REPO = Path(__file__).resolve().parents[2]
 # Read at import: tests/conftest.py clears FORLOP_* variables (not FORLOP_TEST_*) per test.
@@ -79,9 +82,14 @@ def memory() -> Repository:
     return MemoryRepository()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
-    """The import runs against the in-memory store and SQLite alike."""
+    """The import runs against the in-memory store, SQLite and PostgreSQL alike."""
+    if request.param == "postgres":
+        shared: SqlRepository = request.getfixturevalue("postgres_repository")
+        clear(shared)
+        yield shared
+        return
     if request.param == "memory":
         repository: Repository = MemoryRepository()
     else:
