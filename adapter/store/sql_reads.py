@@ -1,7 +1,8 @@
 """Read side of the SQL repository: current versions, versions, history pages and searches.
 
 History is ordered newest first by (last_updated, seq) and paged by keyset on that pair; search
-statements come from :class:`adapter.search.sql.Planner`; includes follow
+statements come from :mod:`adapter.search.prepared` for the common shapes (built once, bound per
+call) and from :class:`adapter.search.sql.Planner` for the rest; includes follow
 :mod:`adapter.store.includes` with one statement per include and round.
 """
 
@@ -14,6 +15,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from adapter.fhir.errors import not_found
+from adapter.search import prepared
 from adapter.search.paging import SortValue, decode_cursor, encode_cursor
 from adapter.search.query import Include, SearchQuery
 from adapter.search.sql import ESTIMATE_LIMIT, Planner
@@ -26,13 +28,15 @@ from adapter.store.schema import INDEX_TABLES, resource_history, resources
 Key = tuple[str, str]
 
 
+# The current row of one resource: built once (building costs more than running it).
+CURRENT = sa.select(
+    resources.c.version, resources.c.last_updated, resources.c.deleted, resources.c.body
+).where(resources.c.res_type == sa.bindparam("res_type"), resources.c.id == sa.bindparam("id"))
+CURRENT_FOR_UPDATE = CURRENT.with_for_update()
+
+
 def select_current(conn: sa.Connection, resource_type: str, id: str) -> StoredResource | None:
-    r = resources.c
-    row = conn.execute(
-        sa.select(r.version, r.last_updated, r.deleted, r.body).where(
-            r.res_type == resource_type, r.id == id
-        )
-    ).first()
+    row = conn.execute(CURRENT, {"res_type": resource_type, "id": id}).first()
     if row is None:
         return None
     body = records.decode(row.body) if row.body is not None else None
@@ -106,7 +110,11 @@ def run_search(conn: sa.Connection, query: SearchQuery, max_includes: int) -> Se
     matched: list[StoredResource] = []
     next_cursor = None
     if query.count > 0:
-        rows = conn.execute(planner.page(position)).all()
+        prepared_page = prepared.page(INDEX_TABLES, query, position)
+        if prepared_page is not None:
+            rows = conn.execute(*prepared_page).all()
+        else:
+            rows = conn.execute(planner.page(position)).all()
         page = rows[: query.count]
         matched = [_stored(row) for row in page]
         if len(rows) > query.count and page:
@@ -143,7 +151,8 @@ def _included(
         for spec in query.includes:
             sources = _ids(spec, frontier)
             if (round_number == 0 or spec.iterate) and sources:
-                truncated |= _fetch(conn, planner.include(spec, sources, limit), found, limit)
+                statement = prepared.include(INDEX_TABLES, spec, sources, limit)
+                truncated |= _fetch(conn, statement, found, limit)
         for spec in query.revincludes:
             if round_number == 0 or spec.iterate:
                 truncated |= _fetch(conn, planner.revinclude(spec, frontier, limit), found, limit)
@@ -159,9 +168,15 @@ def _included(
 
 
 def _fetch(
-    conn: sa.Connection, statement: sa.Select[Any], into: dict[Key, StoredResource], limit: int
+    conn: sa.Connection,
+    statement: sa.Select[Any] | prepared.Bound,
+    into: dict[Key, StoredResource],
+    limit: int,
 ) -> bool:
-    rows = conn.execute(statement).all()
+    if isinstance(statement, tuple):
+        rows = conn.execute(*statement).all()
+    else:
+        rows = conn.execute(statement).all()
     for row in rows:
         stored = _stored(row)
         into[stored.key] = stored

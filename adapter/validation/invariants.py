@@ -32,7 +32,7 @@ from fhirpathpy.parser import parse
 
 from adapter.fhir.errors import Code, Issue, Severity
 from adapter.registry import Registry, default_registry
-from adapter.validation.fhirpath import R4_MODEL, check_syntax, is_true
+from adapter.validation.fhirpath import R4_MODEL, Verdicts, check_syntax, is_true
 from adapter.validation.walk import Node, TypeInfo, Walked, child_expression, type_info, walk
 
 __all__ = ["Invariant", "InvariantTable", "validate_invariants"]
@@ -40,6 +40,7 @@ __all__ = ["Invariant", "InvariantTable", "validate_invariants"]
 TABLE = "invariants"
 
 Compiled = Callable[[Any, dict[str, Any]], list[Any]]
+VERDICTS = Verdicts()  # of the invariants evaluated with this module's functions
 
 
 def _has_value(inputs: list[Any]) -> list[bool]:
@@ -83,6 +84,14 @@ class Invariant:
 
     def evaluate(self, node: Node, element: str | None = None) -> bool:
         """True when the instance satisfies the invariant; raises on evaluation failure."""
+        key = VERDICTS.key(self.evaluated, f"{node.info.path}|{element or ''}", node.data)
+        held = VERDICTS.get(key)
+        if held is None:
+            held = self._evaluate(node, element)
+            VERDICTS.put(key, held)
+        return held
+
+    def _evaluate(self, node: Node, element: str | None) -> bool:
         env = {"resource": node.resource, "rootResource": node.root, "context": node.data}
         base: Any = node.data
         if not node.info.is_resource:
@@ -240,6 +249,10 @@ def _decider(ast: dict[str, Any]) -> Decide:
     op = (ast.get("terminalNodeText") or [""])[0]
     if kind == "TermExpression" and kids and kids[0].get("type") == "ParenthesizedTerm":
         return _decider(kids[0]["children"][0])
+    if kind == "InvocationExpression" and len(kids) == 2 and _step(kids[1]) == ("fn", "not"):
+        inner = _decider(kids[0])
+        if inner is not _unknown:
+            return _negation(inner)  # "(a and b).not()": the chain decider cannot see the parens
     if kind in ("OrExpression", "AndExpression", "ImpliesExpression") and len(kids) == 2:
         return _logic(op, _decider(kids[0]), _decider(kids[1]))
     if kind == "EqualityExpression" and op in ("=", "!=") and len(kids) == 2:
@@ -269,6 +282,16 @@ def _logic(op: str, left: Decide, right: Decide) -> Decide:
         if op == "implies":
             return True if a is False else (b if a is True else None)
         return None
+
+    return decide
+
+
+def _negation(inner: Decide) -> Decide:
+    """not() of a decided boolean; an empty (None) input stays empty, as in FHIRPath."""
+
+    def decide(data: dict[str, Any], info: TypeInfo) -> bool | None:
+        result = inner(data, info)
+        return (not result) if isinstance(result, bool) else None
 
     return decide
 

@@ -23,7 +23,7 @@ from adapter.registry import Registry
 from adapter.validation.differential import DifferentialError, ElementNode, build_tree
 from adapter.validation.elements import Instance, children, fhirpath_node, root
 from adapter.validation.expansion import Concept, UnresolvableValueSet, expand
-from adapter.validation.fhirpath import evaluate, is_true
+from adapter.validation.fhirpath import Verdicts, evaluate, is_true
 from adapter.validation.patterns import declared, describe, matches_fixed, matches_pattern
 from adapter.validation.slicing import (
     SliceRule,
@@ -37,6 +37,7 @@ __all__ = ["OWN_CANONICAL_PREFIX", "validate_claimed_profiles", "validate_profil
 
 OWN_CANONICAL_PREFIX = "http://forlop.no/"
 _HL7_STRUCTURE_DEFINITION = "http://hl7.org/fhir/StructureDefinition/"
+CONSTRAINT_VERDICTS = Verdicts()  # of profile constraints (plain FHIRPath, no added functions)
 
 # Type/id, optionally versioned, at the end of a relative or absolute literal reference.
 _LITERAL_REFERENCE = re.compile(
@@ -495,8 +496,14 @@ class _Validation:
                     f"{instance.expression}: constraint {key} has no FHIRPath expression",
                 )
                 continue
+            verdict = CONSTRAINT_VERDICTS.key(
+                expression, instance.type_path, instance.value, instance.primitive_extension
+            )
+            held = CONSTRAINT_VERDICTS.get(verdict)
             try:
-                result = evaluate(fhirpath_node(instance), expression, self.resource)
+                if held is None:
+                    held = is_true(evaluate(fhirpath_node(instance), expression, self.resource))
+                    CONSTRAINT_VERDICTS.put(verdict, held)
             except Exception as exc:  # fhirpathpy raises many kinds; each is a failed check
                 self.report(
                     label,
@@ -507,7 +514,7 @@ class _Validation:
                     f"{instance.expression}: constraint {key} could not be evaluated ({exc})",
                 )
                 continue
-            if not is_true(result):
+            if not held:
                 self.report(
                     label,
                     "warning" if constraint.get("severity") == "warning" else "error",
