@@ -32,6 +32,7 @@ from fhirpathpy.parser import parse
 
 from adapter.fhir.errors import Code, Issue, Severity
 from adapter.registry import Registry, default_registry
+from adapter.validation.fastpath import Unsure, compile_fast
 from adapter.validation.fhirpath import R4_MODEL, Verdicts, check_syntax, is_true
 from adapter.validation.walk import Node, TypeInfo, Walked, child_expression, type_info, walk
 
@@ -92,16 +93,31 @@ class Invariant:
         return held
 
     def _evaluate(self, node: Node, element: str | None) -> bool:
-        env = {"resource": node.resource, "rootResource": node.root, "context": node.data}
+        program = compile_fast(_text(self.evaluated, element))
+        if program is not None:
+            try:
+                return program(node.data, node.info, _env(node)) is not False
+            except Unsure:
+                pass  # the JSON does not settle it: fhirpathpy decides
+        return self.fhirpath(node, element)
+
+    def fhirpath(self, node: Node, element: str | None = None) -> bool:
+        """fhirpathpy's verdict, which the compiled form (:mod:`.fastpath`) must give too."""
         base: Any = node.data
         if not node.info.is_resource:
             # The base type lets FHIRPath resolve choice elements (answer[x]) on a nested
             # instance; a resource names its type itself (and "Appointment.status" needs that).
             base = ResourceNode.create_node(node.data, node.info.path)  # type: ignore[no-untyped-call]
-        if element is None:
-            return is_true(compiled(self.evaluated)(base, env))
-        # A primitive context: the expression runs on each value of the element.
-        return is_true(compiled(f"{element}.all({self.evaluated})")(base, env))
+        return is_true(compiled(_text(self.evaluated, element))(base, _env(node)))
+
+
+def _text(expression: str, element: str | None) -> str:
+    """A primitive context runs the expression on each value of the element."""
+    return expression if element is None else f"{element}.all({expression})"
+
+
+def _env(node: Node) -> dict[str, Any]:
+    return {"resource": node.resource, "rootResource": node.root, "context": node.data}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from adapter.registry import Registry
 from adapter.validation.differential import DifferentialError, ElementNode, build_tree
 from adapter.validation.elements import Instance, children, fhirpath_node, root
 from adapter.validation.expansion import Concept, UnresolvableValueSet, expand
+from adapter.validation.fastpath import Unsure, compile_fast, type_path_info
 from adapter.validation.fhirpath import Verdicts, evaluate, is_true
 from adapter.validation.patterns import declared, describe, matches_fixed, matches_pattern
 from adapter.validation.slicing import (
@@ -482,6 +483,19 @@ class _Validation:
             passing = [o for o in outcomes if not has_errors(o)]
             self.issues.extend(passing[0] if passing else outcomes[0])
 
+    def holds(self, expression: str, instance: Instance) -> bool:
+        """Whether the constraint holds on the instance: compiled when it can be, else
+        fhirpathpy (see :mod:`adapter.validation.fastpath`)."""
+        program = compile_fast(expression)
+        info = type_path_info(instance.type_path)
+        if program is not None and info is not None and instance.primitive_extension is None:
+            env = {"resource": self.resource, "rootResource": self.resource}
+            try:
+                return program(instance.value, info, env) is not False
+            except Unsure:
+                pass
+        return is_true(evaluate(fhirpath_node(instance), expression, self.resource))
+
     def constraints(self, label: str, definition: dict[str, Any], instance: Instance) -> None:
         for constraint in definition.get("constraint", []):
             key = constraint.get("key", "without key")
@@ -502,7 +516,7 @@ class _Validation:
             held = CONSTRAINT_VERDICTS.get(verdict)
             try:
                 if held is None:
-                    held = is_true(evaluate(fhirpath_node(instance), expression, self.resource))
+                    held = self.holds(expression, instance)
                     CONSTRAINT_VERDICTS.put(verdict, held)
             except Exception as exc:  # fhirpathpy raises many kinds; each is a failed check
                 self.report(

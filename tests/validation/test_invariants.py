@@ -676,7 +676,7 @@ def _decidable(corpus: list[R]) -> list[tuple[str, str, bool, bool]]:
                 if decided is None:
                     continue
                 try:
-                    full = inv.evaluate(node)
+                    full = inv.fhirpath(node)
                 except Exception:  # noqa: BLE001 - fhirpathpy's own limits, not the shortcut's
                     continue
                 out.append((inv.key, node.expression, decided, full))

@@ -1,4 +1,5 @@
-"""Base R4 structure: JSON rules, element definitions, and the R4B model's own checks."""
+"""Base R4 structure: JSON rules, element definitions and primitive formats (whose verdicts
+must agree with the R4B model of fhir.resources)."""
 
 from __future__ import annotations
 
@@ -522,3 +523,64 @@ def test_arbitrary_json_never_raises(resource_type: str, body: dict[str, Any]) -
     issues = validate_structure(resource)
     assert all(isinstance(i, Issue) for i in issues)
     assert all(i.forlop_code is not None for i in issues)
+
+
+# -- the walk's primitive verdicts agree with the R4B model ------------------------------------
+
+_DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=4)
+_DATE_PARTS = st.tuples(
+    st.sampled_from(["2024", "2023", "1900", "0000", "0001", "999", "20245"]),
+    st.sampled_from(["", "-01", "-02", "-12", "-13", "-00", "-1"]),
+    st.sampled_from(["", "-01", "-28", "-29", "-30", "-31", "-32", "-1"]),
+    st.sampled_from(
+        ["", "T10:00:00", "T23:59:60", "T24:00:00", "T10:00", "T10:00:00.5", "T9:00:00"]
+    ),
+    st.sampled_from(["", "Z", "+01:00", "-14:00", "+14:00", "+14:30", "+15:00", "+1:00"]),
+)
+_TEMPORAL = _DATE_PARTS.map("".join) | st.text(alphabet="0123456789-T:Z+.", min_size=1, max_size=25)
+_TIMES = st.tuples(
+    st.sampled_from(["00", "09", "23", "24", "9"]),
+    st.sampled_from([":00", ":59", ":60", ":5"]),
+    st.sampled_from([":00", ":59", ":60", ":61", ""]),
+    st.sampled_from(["", ".1", ".123456", "."]),
+).map("".join)
+_CODES = st.text(alphabet="ab \t\n", min_size=1, max_size=8)
+_INTEGERS = st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1]) | st.integers()
+
+
+def _model_accepts(resource: dict[str, Any]) -> bool:
+    from pydantic import ValidationError
+
+    from adapter.fhir.models import model_class
+
+    try:
+        model_class(resource["resourceType"]).model_validate(resource)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("make", "values"),
+    [
+        (lambda v: goal(startDate=v), _TEMPORAL),
+        (lambda v: observation(effectiveDateTime=v), _TEMPORAL),
+        (lambda v: observation(issued=v), _TEMPORAL),
+        (lambda v: observation(valueTime=v), _TIMES),
+        (
+            lambda v: observation(status="final", valueCodeableConcept={"coding": [{"code": v}]}),
+            _CODES,
+        ),
+        (lambda v: observation(valueInteger=v), _INTEGERS),
+        (lambda v: {"resourceType": "Patient", "photo": [{"size": v}]}, _INTEGERS),
+        (lambda v: {"resourceType": "Patient", "multipleBirthInteger": v}, _INTEGERS),
+    ],
+    ids=["date", "dateTime", "instant", "time", "code", "integer", "unsignedInt", "integer-choice"],
+)
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_primitive_verdicts_agree_with_the_r4b_model(make: Any, values: Any, data: Any) -> None:
+    resource = make(data.draw(values))
+    assert (not validate_structure(resource)) == _model_accepts(resource), resource
