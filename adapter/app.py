@@ -28,6 +28,7 @@ from adapter.rest.plo import build_plo_router
 from adapter.rest.routes import build_router
 from adapter.rest.state import AppState
 from adapter.router import operations  # noqa: F401  (registers the $operations)
+from adapter.router.audit_log import AuditLog
 from adapter.router.auditing import OrganisationDirectory
 from adapter.router.crud import READ_ONLY_TYPES, Context
 from adapter.search.parameters import default_parameters
@@ -95,6 +96,7 @@ def create_app(
             verifier=verifier,
             observer=f"forlop@{socket.gethostname()}",
             directory=OrganisationDirectory(),
+            audit_log=AuditLog(repo),
         )
         log.info("forlop serving %s on %s", settings.base_path, _safe(settings.database_url))
         try:

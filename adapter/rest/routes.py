@@ -70,7 +70,7 @@ def _execute(state: AppState, method: str, url: str, base: FhirRequest) -> Outco
             read_only=method == "GET",
         )
     if trail is not None and not trail.done:
-        trail.record_alone(state.repository, outcome.status, outcome)
+        trail.record_alone(state.audit_log, outcome.status, outcome)
     return outcome
 
 
@@ -135,7 +135,7 @@ def refused(
     state: AppState, trail: AuditTrail, method: str, url: str, base: FhirRequest, error: Exception
 ) -> None:
     trail.describe_url(method, url, base)
-    trail.record_failure(state.repository, error)
+    trail.record_failure(state.audit_log, error)
 
 
 def build_router(base_path: str) -> APIRouter:

@@ -1,11 +1,13 @@
 """What a running app holds: the repository, the interaction context, the search tables, and
-how callers are authenticated and audited."""
+how callers are authenticated and audited (the :class:`AuditLog` that groups the AuditEvents
+written outside a request's own transaction: one per repository, shared by every request)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from adapter.router.audit_log import AuditLog
 from adapter.router.auditing import AuditTrail, OrganisationDirectory
 from adapter.router.crud import Context
 from adapter.search.parameters import SearchParameters
@@ -25,6 +27,7 @@ class AppState:
     verifier: TokenVerifier | None
     observer: str  # this server's name in AuditEvent.source
     directory: OrganisationDirectory
+    audit_log: AuditLog
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller of a request with this ``Authorization`` header (401 without a good

@@ -7,9 +7,12 @@ It is written
 
 - in the database transaction of the change it records, for every interaction that writes
   (:func:`adapter.router.access.transact`), so a rollback takes it away too;
-- in a short transaction of its own right after, for reads and searches (their transaction is
-  read-only) and for batches (each entry commits on its own);
-- in a transaction of its own for a refused or failed request, with the status it got.
+- right after, through the :class:`~adapter.router.audit_log.AuditLog`, for reads and searches
+  (their transaction is read-only) and for batches (each entry commits on its own);
+- through the same log for a refused or failed request, with the status it got.
+
+The log writes the events of concurrent requests in one transaction (group commit); each request
+still waits until its own event is committed, so no answer leaves before its audit is stored.
 
 Its entities are what the answer disclosed or the interaction wrote (``Type/id/_history/v``), the
 patients those resources belong to, the query of a search (base64, as BALP asks) and the operation
@@ -28,7 +31,8 @@ from datetime import datetime
 from typing import Any
 
 from adapter.fhir.errors import FhirError
-from adapter.router.access import ATTEMPTS, Recorder, version_reference
+from adapter.router.access import Recorder, version_reference
+from adapter.router.audit_log import AuditLog
 from adapter.router.dispatch import Route, route
 from adapter.router.request import FhirRequest, Outcome
 from adapter.search.parser import parse_search
@@ -36,7 +40,7 @@ from adapter.search.values import FHIR_ID
 from adapter.security.audit import AuditSource, build_audit_event, restful_interaction
 from adapter.security.policy import ORGNR_SYSTEM, patients_of
 from adapter.security.tokens import Principal
-from adapter.store.repository import Repository, Transaction, TransientConflict
+from adapter.store.repository import Transaction
 
 log = logging.getLogger("forlop")
 
@@ -208,23 +212,17 @@ class AuditTrail:
 
     def record_alone(
         self,
-        repository: Repository,
+        audit_log: AuditLog,
         status: int,
         outcome: Outcome | None = None,
         description: str | None = None,
     ) -> None:
-        """Create the AuditEvent in a transaction of its own (reads, batches, refusals)."""
-        for attempt in range(ATTEMPTS):
-            try:
-                with repository.transaction() as tx:
-                    tx.create(self.event(tx, status, outcome, description=description))
-                break
-            except TransientConflict:
-                if attempt == ATTEMPTS - 1:
-                    raise
+        """Create the AuditEvent outside any transaction of the request (reads, batches,
+        refusals), together with those of concurrent requests; returns once it is committed."""
+        audit_log.append(lambda tx: self.event(tx, status, outcome, description=description))
         self.done = True
 
-    def record_failure(self, repository: Repository, error: Exception) -> None:
+    def record_failure(self, audit_log: AuditLog, error: Exception) -> None:
         """The AuditEvent of a request that was refused or failed; a store that cannot take it
         is logged, and the request's own error stands."""
         if self.done:
@@ -232,6 +230,6 @@ class AuditTrail:
         status = error.status if isinstance(error, FhirError) else 500
         description = str(error) if isinstance(error, FhirError) else "internal error"
         try:
-            self.record_alone(repository, status, description=description)
+            self.record_alone(audit_log, status, description=description)
         except Exception:  # noqa: BLE001 - the original error is what the caller must see
             log.exception("The AuditEvent of a failed %s could not be written", self.method)

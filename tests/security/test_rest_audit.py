@@ -9,15 +9,20 @@ that name that client.
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
+import pytest
 from httpx import Response
 
 from adapter.fhir.errors import has_errors
+from adapter.router.audit_log import AuditLog
 from adapter.validation.validator import validate
+from tests.security.audit_support import WriteProbe, wait_until
 from tests.security.conftest import (
     ALL_SCOPES,
     BODO,
@@ -332,3 +337,104 @@ def _client(event: dict[str, Any]) -> str | None:
         ),
         None,
     )
+
+
+# --- concurrent interactions: AuditEvents written together (adapter/router/audit_log) -------------
+
+READERS = 8
+
+
+def _in_threads(acts: Sequence[Callable[[], Response]]) -> list[Response]:
+    """The answers of ``acts``, each made from a thread of its own, all started together."""
+    answers: list[Response | BaseException | None] = [None] * len(acts)
+    start = threading.Barrier(len(acts))
+
+    def run(slot: int) -> None:
+        try:
+            start.wait()
+            answers[slot] = acts[slot]()
+        except BaseException as error:  # noqa: BLE001 - raised again below
+            answers[slot] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(acts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done: list[Response] = []
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+        assert answer is not None
+        done.append(answer)
+    return done
+
+
+def test_concurrent_reads_searches_and_refusals_each_leave_one_event(
+    secured: Secured, world: World
+) -> None:
+    astrid = world.patients["astrid-fjellheim"]
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    readers = [secured.caller(ORKLAND) for _ in range(READERS)]
+    searchers = [secured.caller(ORKLAND) for _ in range(READERS)]
+    intruders = [secured.caller(BODO) for _ in range(READERS)]
+    answers = _in_threads(
+        [partial(c.get, f"/fhir/Patient/{astrid}") for c in readers]
+        + [partial(c.get, "/fhir/Goal", params={"patient": astrid}) for c in searchers]
+        + [partial(c.get, f"/fhir/Patient/{astrid}") for c in intruders]
+    )
+    assert [a.status_code for a in answers] == [200] * 2 * READERS + [404] * READERS
+    for caller in readers + searchers + intruders:
+        events = secured.audit_events(caller.client_id, since)
+        assert len(events) == 1, caller.client_id
+        event = events[0]
+        if caller in readers:
+            check(event, caller, world, subtype="read", action="R")
+            assert entities(event, "1") == [f"Patient/{astrid}"]
+        elif caller in searchers:
+            check(event, caller, world, subtype="search-type", action="E")
+            assert query_of(event) == f"patient={astrid}"
+        else:
+            check(event, caller, world, subtype="read", action="R", outcome="4")
+            assert entities(event, "1") == []
+
+
+def test_reads_that_overlap_share_one_audit_transaction(
+    secured: Secured, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AuditEvent of the first read is held in its transaction until every other read has
+    queued its own: those are then written together, and each read still leaves exactly one."""
+    astrid = world.patients["astrid-fjellheim"]
+    state = secured.http.app.state.forlop  # type: ignore[attr-defined]
+    probe = WriteProbe(secured.repository, hold_first=True)
+    log = AuditLog(probe)
+    monkeypatch.setattr(state, "audit_log", log)
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    callers = [secured.caller(ORKLAND) for _ in range(READERS)]
+    answers: list[Response | BaseException | None] = [None] * READERS
+
+    def read(slot: int) -> None:
+        try:
+            answers[slot] = callers[slot].get(f"/fhir/Patient/{astrid}")
+        except BaseException as error:  # noqa: BLE001 - the test looks at it
+            answers[slot] = error
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(READERS)]
+    threads[0].start()
+    wait_until(probe.holding.is_set, "the first read's AuditEvent is being written")
+    for thread in threads[1:]:
+        thread.start()
+    try:
+        wait_until(lambda: log.queued == READERS - 1, "every other read has queued its event")
+        # No answer leaves before its AuditEvent is stored.
+        assert answers == [None] * READERS
+    finally:
+        probe.release()
+        for thread in threads:
+            thread.join()
+    assert [getattr(a, "status_code", a) for a in answers] == [200] * READERS
+    assert probe.opened == 2
+    for caller in callers:
+        events = secured.audit_events(caller.client_id, since)
+        assert len(events) == 1, caller.client_id
+        check(events[0], caller, world, subtype="read", action="R")
