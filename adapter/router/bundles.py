@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,6 +46,7 @@ from adapter.router.crud import (
 )
 from adapter.router.dispatch import parse_url
 from adapter.router.request import FhirRequest, Outcome, last_modified
+from adapter.search.values import FHIR_ID
 from adapter.security.errors import AuthError
 from adapter.store.records import new_id
 from adapter.store.repository import Repository, Transaction, TransientConflict
@@ -79,6 +81,7 @@ class _Entry:
     if_none_exist: str | None
     resolved: str | None = None  # "Type/id" the entry writes, once known
     existing: bool = False  # a conditional create that found its resource
+    validated: tuple[Issue, ...] | None = None  # issues found before the write transaction
     response: dict[str, Any] = field(default_factory=dict)
 
 
@@ -396,6 +399,7 @@ def _run_entry(
         body=entry.resource,
         if_match=entry.if_match,
         if_none_exist=None if entry.resolved else entry.if_none_exist,
+        validated=entry.validated,
     )
     if entry.method == "POST" and entry.resolved and handler is crud.create:
         rtype, _, rid = entry.resolved.partition("/")
@@ -438,21 +442,101 @@ def process(ctx: Context, repo: Repository, bundle: Any, base: FhirRequest) -> O
             expression="Bundle.type",
         )
     # Size and entry shape first: 413 and 400 say more, and cost less, than validating the rest.
-    _entries(ctx, bundle, base.base_url)
+    entries = _entries(ctx, bundle, base.base_url)
     _check_shell(ctx, bundle)
     if kind == "transaction":
+        validated = _validate_entries(ctx, entries)
         # A fresh copy for each attempt: resolving references rewrites the entries.
         return transact(
-            repo, base, lambda tx: run_transaction(ctx, tx, copy.deepcopy(bundle), base)
+            repo,
+            base,
+            lambda tx: run_transaction(ctx, tx, copy.deepcopy(bundle), base, validated),
         )
     return _batch(ctx, repo, bundle, base)
 
 
+def _placeholder(literal: str) -> str:
+    """A valid id standing in for the one the transaction will assign."""
+    uuid = literal.removeprefix("urn:uuid:")
+    if uuid != literal and FHIR_ID.fullmatch(uuid):
+        return uuid
+    return hashlib.sha1(literal.encode(), usedforsecurity=False).hexdigest()
+
+
+def _validate_entries(ctx: Context, entries: list[_Entry]) -> dict[int, tuple[Issue, ...]]:
+    """Validate the resources of a transaction's POST and PUT entries before any lock is taken,
+    so the write transaction (on SQLite, the one writer) holds the database only to write, and
+    several server processes validate in parallel.
+
+    References to other entries and conditional references are validated as the ``Type/id``
+    they will become, with a stand-in id. An entry that refers to nothing the Bundle holds is
+    left to the transaction, which says so. Raises the first entry's errors; returns each
+    validated entry's warnings by position.
+    """
+    ids: dict[str, str] = {}
+    for entry in entries:
+        if entry.method in ("POST", "PUT") and entry.full_url:
+            path = urlsplit(entry.url)
+            known = path.path.strip("/") if entry.method == "PUT" and not path.query else ""
+            stand_in = f"{_type_of(entry.url)}/{_placeholder(entry.full_url)}"
+            ids[entry.full_url] = known if "/" in known else stand_in
+    found: dict[int, tuple[Issue, ...]] = {}
+    for entry in entries:
+        if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
+            continue
+        try:
+            resource = _as_written(entry.resource, ids)
+        except _Dangling:
+            continue
+        rid = ids.get(entry.full_url or "", "").partition("/")[2]
+        if entry.method == "POST":
+            resource.pop("id", None)  # the server assigns it (crud.create)
+        elif resource.get("id") is None:
+            resource["id"] = rid or _placeholder(entry.url)
+        issues = ctx.validate(resource)
+        if has_errors(issues):
+            raise _rebase(FhirError(validation_status(issues), issues), entry.index, entry)
+        found[entry.index] = tuple(issues)
+    return found
+
+
+class _Dangling(Exception):
+    """A reference names no entry of the Bundle (the transaction reports it)."""
+
+
+def _as_written(node: Any, ids: dict[str, str]) -> Any:
+    """A copy of the resource with references as the transaction will write them."""
+    if isinstance(node, list):
+        return [_as_written(item, ids) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copied: dict[str, Any] = {}
+    for key, value in node.items():
+        if key != "reference" or not isinstance(value, str):
+            copied[key] = _as_written(value, ids)
+        elif value in ids:
+            copied[key] = ids[value]
+        elif value.startswith(("urn:uuid:", "urn:oid:")):
+            raise _Dangling(value)
+        elif "?" in value:
+            copied[key] = f"{value.partition('?')[0]}/{_placeholder(value)}"
+        else:
+            copied[key] = value
+    return copied
+
+
 def run_transaction(
-    ctx: Context, tx: Transaction, bundle: dict[str, Any], base: FhirRequest
+    ctx: Context,
+    tx: Transaction,
+    bundle: dict[str, Any],
+    base: FhirRequest,
+    validated: dict[int, tuple[Issue, ...]] | None = None,
 ) -> Outcome:
-    """The entries of a transaction Bundle inside an open database transaction."""
+    """The entries of a transaction Bundle inside an open database transaction; ``validated``:
+    the issues of entries validated before it (:func:`_validate_entries`)."""
     entries = _entries(ctx, bundle, base.base_url)
+    for entry in entries:
+        entry.validated = (validated or {}).get(entry.index)
     # Every entry's address and scope first: nothing is matched or written for a transaction
     # that names an interaction it cannot have.
     for entry in entries:

@@ -166,7 +166,7 @@ def prepare(
         raise invalid("The request needs a FHIR resource as its body.", code="structure")
     body_type = check_body(resource, resource_type, resource_id)
     check_writable(body_type, "update" if resource_id else "create")
-    issues = ctx.validate(resource)
+    issues = list(req.validated) if req.validated is not None else ctx.validate(resource)
     if has_errors(issues):
         raise FhirError(validation_status(issues), issues)
     check_references(tx, resource, req.base_url, req.pending)

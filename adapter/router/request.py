@@ -44,6 +44,9 @@ class FhirRequest:
     # The AuditEvent of the HTTP interaction this request belongs to (one per interaction, a
     # Bundle's entries included).
     trail: AuditTrail | None = None
+    # The body's validation issues when they were found before the write transaction (a
+    # transaction Bundle's entries are validated before any lock is taken); None: validate it.
+    validated: tuple[Issue, ...] | None = None
 
     @property
     def conditional(self) -> bool:
