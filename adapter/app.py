@@ -9,6 +9,7 @@ app runs with ``--insecure-dev`` on a loopback address.
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -98,6 +99,11 @@ def create_app(
             directory=OrganisationDirectory(),
             audit_log=AuditLog(repo),
         )
+        # What start-up built (registry, element tables, models: ~240k objects) lives as long
+        # as the process. Out of the collector's sight, a full collection costs ~30 ms instead
+        # of ~150 ms, a pause every request in flight would otherwise wait out.
+        gc.collect()
+        gc.freeze()
         log.info("forlop serving %s on %s", settings.base_path, _safe(settings.database_url))
         try:
             yield

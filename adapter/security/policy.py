@@ -210,15 +210,19 @@ def reference_key(literal: str) -> str | None:
 
 def _references(node: Any) -> Iterator[Mapping[str, Any]]:
     """Every Reference-shaped object inside ``node`` (objects with ``reference`` or a typed
-    ``identifier``), depth first."""
-    if isinstance(node, Mapping):
-        if isinstance(node.get("reference"), str) or isinstance(node.get("identifier"), Mapping):
-            yield node
-        for value in node.values():
-            yield from _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _references(item)
+    ``identifier``), depth first. (A stack, not recursion, and JSON's own dict and list: every
+    read's AuditEvent and every access decision walks whole resources this way.)"""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            if isinstance(current.get("reference"), str) or isinstance(
+                current.get("identifier"), dict
+            ):
+                yield current
+            stack.extend(v for v in reversed(current.values()) if isinstance(v, dict | list))
+        elif isinstance(current, list):
+            stack.extend(v for v in reversed(current) if isinstance(v, dict | list))
 
 
 def _at(resource: Resource, path: str) -> list[Any]:
