@@ -40,7 +40,6 @@ from adapter.router.crud import (
     Context,
     canonical_criteria,
     check_writable,
-    lock_criteria,
     matches,
     validation_status,
 )
@@ -246,8 +245,25 @@ def _type_of(url: str) -> str:
     return urlsplit(url).path.strip("/").split("/")[0]
 
 
+def _criteria(entry: _Entry) -> str | None:
+    """The search criteria of a conditional create or update entry."""
+    if entry.method == "POST":
+        return entry.if_none_exist or None
+    if entry.method == "PUT":
+        return urlsplit(entry.url).query or None
+    return None
+
+
 def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, str]:
-    """fullUrl -> "Type/id" for every entry that writes, resolving conditional creates/updates."""
+    """fullUrl -> "Type/id" for every entry that writes, resolving conditional creates/updates.
+
+    Every criteria is locked first, all at once (one round trip, and in one order whatever the
+    order of the entries), then each is matched."""
+    tx.lock(
+        f"{_type_of(e.url)}?{canonical_criteria(criteria)}"
+        for e in entries
+        if (criteria := _criteria(e)) is not None
+    )
     ids: dict[str, str] = {}
     for entry in entries:
         rtype = _type_of(entry.url)
@@ -257,7 +273,6 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
                 check_writable(rtype, "create")
                 rid = None
                 if entry.if_none_exist:
-                    lock_criteria(tx, rtype, entry.if_none_exist)
                     found = matches(ctx, tx, rtype, entry.if_none_exist)
                     if len(found) > 1:
                         raise precondition_failed(
@@ -269,7 +284,6 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
             elif entry.method == "PUT" and path.query:
                 check_writable(rtype, "update")
                 criteria = path.query
-                lock_criteria(tx, rtype, criteria)
                 found = matches(ctx, tx, rtype, criteria)
                 if len(found) > 1:
                     raise precondition_failed(

@@ -188,7 +188,15 @@ _CLAIM = (
     .on_conflict_do_nothing(index_elements=["res_type", "id"])
     .returning(resources.c.version)
 )
-_ADVISORY_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger)))
+# Every key in one round trip, in the order of the array (sorted by the caller: two
+# transactions that want the same keys take them in the same order and cannot deadlock).
+_ADVISORY_LOCKS = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
+def _lock_number(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _written_columns(table: sa.Table) -> list[str]:
@@ -346,10 +354,9 @@ class SqlTransaction:
     def lock(self, keys: Iterable[str]) -> None:
         if not self.repo.postgres:
             return  # BEGIN IMMEDIATE holds the database write lock already
-        for key in sorted(set(keys)):
-            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-            number = int.from_bytes(digest, "big", signed=True)
-            self.conn.execute(_ADVISORY_LOCK, {"key": number})
+        numbers = sorted({_lock_number(key) for key in keys})
+        if numbers:
+            self.conn.execute(_ADVISORY_LOCKS, {"keys": numbers})
 
     # -- flush -------------------------------------------------------------------------------
 

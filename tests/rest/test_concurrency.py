@@ -143,6 +143,24 @@ def test_one_conditional_bundle_from_parallel_clients_makes_one_set(
             assert stored[0]["meta"]["versionId"] == "1"
 
 
+def test_bundles_naming_the_same_criteria_in_opposite_orders_do_not_deadlock(
+    cluster: Cluster,
+) -> None:
+    # Half the clients send the entries reversed: a transaction locks all its criteria at once,
+    # in one order, so none can hold one criterion while waiting for another held the other way.
+    bundle = transition_bundle(uuid.uuid4().hex)
+    reversed_bundle = {**bundle, "entry": list(reversed(bundle["entry"]))}
+
+    def push(i: int) -> Answer:
+        return send(cluster.node(i), "POST", "", reversed_bundle if i % 2 else bundle, {})
+
+    answers = parallel(push)
+    assert [a.status for a in answers] == [200] * CLIENTS, [a.body for a in answers]
+    with cluster.nodes[0].client() as http:
+        for rtype, value in identifiers(bundle):
+            assert len(find(http, rtype, value)) == 1, (rtype, value)
+
+
 def goal(description: str, rid: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "resourceType": "Goal",
