@@ -40,6 +40,8 @@ from adapter.router.crud import (
     Context,
     canonical_criteria,
     check_writable,
+    identifier_pair,
+    match_identifiers,
     matches,
     validation_status,
 )
@@ -254,6 +256,23 @@ def _criteria(entry: _Entry) -> str | None:
     return None
 
 
+def _match_together(tx: Transaction, entries: list[_Entry]) -> dict[tuple[str, str], list[str]]:
+    """(type, criteria) -> matching ids for the entries conditional on one identifier, one
+    search per resource type that has several (a discharge has 3-5 Goals and Observations)."""
+    by_type: dict[str, dict[tuple[str, str], str]] = {}
+    for entry in entries:
+        criteria = _criteria(entry)
+        pair = identifier_pair(criteria) if criteria is not None else None
+        if criteria is not None and pair is not None:
+            by_type.setdefault(_type_of(entry.url), {})[pair] = criteria
+    known: dict[tuple[str, str], list[str]] = {}
+    for rtype, wanted in by_type.items():
+        found = match_identifiers(tx, rtype, list(wanted)) if len(wanted) > 1 else None
+        for pair, ids in (found or {}).items():
+            known[(rtype, wanted[pair])] = ids
+    return known
+
+
 def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, str]:
     """fullUrl -> "Type/id" for every entry that writes, resolving conditional creates/updates.
 
@@ -264,6 +283,7 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
         for e in entries
         if (criteria := _criteria(e)) is not None
     )
+    known = _match_together(tx, entries)
     ids: dict[str, str] = {}
     for entry in entries:
         rtype = _type_of(entry.url)
@@ -273,7 +293,9 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
                 check_writable(rtype, "create")
                 rid = None
                 if entry.if_none_exist:
-                    found = matches(ctx, tx, rtype, entry.if_none_exist)
+                    found = known.get((rtype, entry.if_none_exist))
+                    if found is None:
+                        found = matches(ctx, tx, rtype, entry.if_none_exist)
                     if len(found) > 1:
                         raise precondition_failed(
                             f"ifNoneExist '{entry.if_none_exist}' matches several {rtype}."
@@ -284,7 +306,9 @@ def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, s
             elif entry.method == "PUT" and path.query:
                 check_writable(rtype, "update")
                 criteria = path.query
-                found = matches(ctx, tx, rtype, criteria)
+                found = known.get((rtype, criteria))
+                if found is None:
+                    found = matches(ctx, tx, rtype, criteria)
                 if len(found) > 1:
                     raise precondition_failed(
                         f"The criteria '{criteria}' match more than one {rtype}; a conditional "

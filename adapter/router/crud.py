@@ -9,7 +9,7 @@ that exist. Conformance resources (profiles/) are served read-only.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
@@ -33,8 +33,9 @@ from adapter.registry import Registry
 from adapter.router.request import FhirRequest, Outcome, parse_if_match
 from adapter.search.parser import parse_search
 from adapter.search.query import SearchQuery
-from adapter.search.values import parse_reference
+from adapter.search.values import cut, parse_reference
 from adapter.security.audit import check_audit_interaction
+from adapter.store.indexing import default_indexer
 from adapter.store.records import check_body, check_id, check_type
 from adapter.store.repository import StoredResource, Transaction
 
@@ -205,6 +206,49 @@ def matches(ctx: Context, tx: Transaction, resource_type: str, criteria: str) ->
         if len(found) >= 2 or page.next_cursor is None:
             return found
         search = replace(search, count=_MATCH_PAGE, cursor=page.next_cursor)
+
+
+# Characters that FHIR search escapes in a token value: such criteria are matched one by one.
+_SEARCH_SPECIAL = frozenset(",|$\\")
+
+
+def identifier_pair(criteria: str) -> tuple[str, str] | None:
+    """(system, value) of criteria that are exactly ``identifier=system|value``, else None."""
+    params = parse_qsl(criteria, keep_blank_values=True)
+    if len(params) != 1 or params[0][0] != "identifier":
+        return None
+    system, bar, value = params[0][1].partition("|")
+    if not (bar and system and value) or _SEARCH_SPECIAL & set(system + value):
+        return None
+    return system, value
+
+
+def match_identifiers(
+    tx: Transaction, resource_type: str, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[str]] | None:
+    """The ids each ``identifier=system|value`` criteria of one type selects, found with one
+    search (a transaction's conditional entries, matched together); None when one page does
+    not hold every match, and each criteria must be matched on its own (:func:`matches`)."""
+    limit = 2 * len(pairs) + 1
+    joined = ",".join(f"{system}|{value}" for system, value in pairs)
+    parsed = parse_search(
+        resource_type, [("identifier", joined)], default_count=limit, max_count=limit
+    )
+    if parsed.unknown:
+        return None  # a type without an identifier parameter: matches() says so
+    query = parsed.query
+    page = tx.search(SearchQuery(types=query.types, clauses=query.clauses, count=limit, total=None))
+    if page.next_cursor is not None or len(page.matches) >= limit:
+        return None
+    # A match is attributed by the index rows the search itself compared.
+    wanted = {(cut(system), cut(value)): (system, value) for system, value in pairs}
+    found: dict[tuple[str, str], list[str]] = {pair: [] for pair in pairs}
+    for stored in page.matches:
+        for token in default_indexer().index(stored.resource).tokens:
+            pair = wanted.get((token.system or "", token.code or ""))
+            if token.param == "identifier" and pair is not None and stored.id not in found[pair]:
+                found[pair].append(stored.id)
+    return found
 
 
 def _criteria(req: FhirRequest) -> str:
