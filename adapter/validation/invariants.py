@@ -170,6 +170,7 @@ class InvariantTable:
                 evaluated=raw.get("evaluate", raw["expression"]),
             )
             compiled(inv.evaluated)
+            compile_fast(inv.evaluated)
             self.invariants.append(inv)
             for context in inv.contexts:
                 target = _resolve(context)

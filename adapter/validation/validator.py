@@ -14,6 +14,7 @@ repeat the same fault in other words.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -96,3 +97,11 @@ def validate(resource: dict[str, Any], registry: Registry | None = None) -> list
     issues += validate_identifiers(resource, walked=walked)
     issues += validate_conformance(resource, registry)
     return issues
+
+
+def warm_up(registry: Registry, resources: Iterable[dict[str, Any]]) -> None:
+    """Build the validation tables now: invariants and bindings compiled, the element tables of
+    the given resources' types. A server calls it at start-up with its conformance resources,
+    so the first request does not wait for them (and they live with what start-up built)."""
+    for resource in resources:
+        validate(resource, registry)
