@@ -30,6 +30,7 @@ class Timings:
 
     latencies: list[float] = field(default_factory=list)
     wall: float = 0.0
+    cpu: float = 0.0  # the driver's own CPU seconds (it shares the machine with the server)
     errors: list[str] = field(default_factory=list)
 
     def summary(self, per_request_units: float = 1.0) -> dict[str, Any]:
@@ -46,6 +47,7 @@ class Timings:
             "p95_ms": _ms(percentile(ordered, 95)),
             "p99_ms": _ms(percentile(ordered, 99)),
             "max_ms": _ms(ordered[-1] if ordered else None),
+            "driver_cpu_ms_per_request": round(self.cpu / done * 1000, 2) if done else None,
         }
 
 
@@ -83,6 +85,7 @@ async def _run(
     timeout = httpx.Timeout(120.0)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
         start = time.perf_counter()
+        cpu_start = time.process_time()
         stop_at = start + deadline_s
 
         async def worker() -> None:
@@ -100,6 +103,7 @@ async def _run(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         timings.wall = time.perf_counter() - start
+        timings.cpu = time.process_time() - cpu_start
     return timings
 
 

@@ -81,6 +81,8 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
+        if 0 < value < 0.01:
+            return f"{value:.4f}"  # a ratio far below its ceiling
         return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
@@ -117,10 +119,11 @@ def markdown(results: dict[str, Any]) -> str:
         "## Push (POST transaction Bundle)",
         "",
         "| database | concurrency | bundles | bundles/s | resources/s | p50 ms | p95 ms | p99 ms "
-        "| errors | server CPU ms/bundle | raw-insert ceiling bundles/s | ratio "
+        "| errors | server CPU ms/bundle | driver CPU ms/bundle | raw-insert ceiling bundles/s "
+        "| ratio "
         "| JSON ceiling ratio | server peak RSS MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
+        "| ---: | ---: | ---: |",
     ]
     for name, db in results["databases"].items():
         for p in db["push"]:
@@ -129,7 +132,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {p['concurrency']} | {_fmt(h['requests'])} | {_fmt(h['per_s'])} | "
                 f"{_fmt(h['units_per_s'])} | {_fmt(h['p50_ms'])} | {_fmt(h['p95_ms'])} | "
                 f"{_fmt(h['p99_ms'])} | {h['errors']} | "
-                f"{_fmt(h.get('server_cpu_ms_per_request'))} | {_fmt(p['ceiling']['per_s'])} | "
+                f"{_fmt(h.get('server_cpu_ms_per_request'))} | "
+                f"{_fmt(h.get('driver_cpu_ms_per_request'))} | {_fmt(p['ceiling']['per_s'])} | "
                 f"{_fmt(p.get('ratio_to_insert_ceiling'))} | "
                 f"{_fmt(p.get('ratio_to_json_ceiling'))} | {_fmt(p['server_peak_rss_mb'])} |"
             )
@@ -151,10 +155,11 @@ def markdown(results: dict[str, Any]) -> str:
         "## Pull (`CarePlan?patient=...&_include=CarePlan:goal`)",
         "",
         "| database | stored resources | concurrency | requests | requests/s | p50 ms | p95 ms "
-        "| p99 ms | errors | server CPU ms/request | raw-SQL ceiling req/s | ratio "
+        "| p99 ms | errors | server CPU ms/request | driver CPU ms/request "
+        "| raw-SQL ceiling req/s | ratio "
         "| in-process search ms | server peak RSS MB | preload s (resources/s) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
+        "| ---: | ---: | ---: |",
     ]
     for name, db in results["databases"].items():
         for p in db["pull"]:
@@ -164,7 +169,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {_fmt(p['stored'])} | {p['concurrency']} | {_fmt(h['requests'])} | "
                 f"{_fmt(h['per_s'])} | {_fmt(h['p50_ms'])} | {_fmt(h['p95_ms'])} | "
                 f"{_fmt(h['p99_ms'])} | {h['errors']} | "
-                f"{_fmt(h.get('server_cpu_ms_per_request'))} | {_fmt(p['ceiling']['per_s'])} | "
+                f"{_fmt(h.get('server_cpu_ms_per_request'))} | "
+                f"{_fmt(h.get('driver_cpu_ms_per_request'))} | {_fmt(p['ceiling']['per_s'])} | "
                 f"{_fmt(p['ratio_to_ceiling'])} | {_fmt(p['search_in_process']['best_ms'])} | "
                 f"{_fmt(p['server_peak_rss_mb'])} | {_fmt(pre['seconds'])} "
                 f"({_fmt(pre['rate'])}) |"
