@@ -663,35 +663,3 @@ def test_generated_resources_break_no_invariant_but_dom3(resource: R) -> None:
     # tests/strategies.py puts contained resources in without referring to them (dom-3).
     issues = [i for i in validate_invariants(resource) if not i.diagnostics.startswith("dom-3:")]
     assert issues == []
-
-
-def _decidable(corpus: list[R]) -> list[tuple[str, str, bool, bool]]:
-    """(key, expression, shortcut, full FHIRPath) wherever the shortcut settles an invariant."""
-    table = _table()
-    out = []
-    for resource in corpus:
-        for node in walk(resource).nodes:
-            for inv, element in table.for_node(node):
-                decided = inv.decide(node) if element is None else None
-                if decided is None:
-                    continue
-                try:
-                    full = inv.fhirpath(node)
-                except Exception:  # noqa: BLE001 - fhirpathpy's own limits, not the shortcut's
-                    continue
-                out.append((inv.key, node.expression, decided, full))
-    return out
-
-
-def test_shortcut_agrees_with_fhirpath() -> None:
-    corpus = [r for r, _ in FAILING.values()] + list(PASSING.values())
-    results = _decidable(corpus)
-    assert len(results) > 300
-    assert [r for r in results if r[2] != r[3]] == []
-    assert {r[2] for r in results} == {True, False}
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(resources())
-def test_shortcut_agrees_on_generated_resources(resource: R) -> None:
-    assert [r for r in _decidable([resource]) if r[2] != r[3]] == []

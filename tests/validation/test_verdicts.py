@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from fhirpathpy.engine.nodes import ResourceNode
 
+from adapter.validation.fastpath import compile_fast
 from adapter.validation.fhirpath import Verdicts, context_free
-from adapter.validation.invariants import VERDICTS, _shortcut, compiled
+from adapter.validation.invariants import VERDICTS, compiled
 from adapter.validation.profile import CONSTRAINT_VERDICTS
 from adapter.validation.validator import validate
 from adapter.validation.walk import type_info
@@ -82,7 +83,9 @@ def test_validation_with_remembered_verdicts_equals_a_fresh_one() -> None:
 )
 def test_negated_parentheses_decide_as_fhirpath_does(item: dict[str, Any]) -> None:
     expression = "(answer.exists() and item.exists()).not()"
-    decided = _shortcut(expression)(item, type_info("QuestionnaireResponseItem"))
+    program = compile_fast(expression)
+    assert program is not None
+    decided = program(item, type_info("QuestionnaireResponseItem"), {})
     node = ResourceNode.create_node(item, "QuestionnaireResponse.item")
     assert isinstance(decided, bool)
     assert [decided] == compiled(expression)(node, {})
