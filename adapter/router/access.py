@@ -134,6 +134,9 @@ class Recorder:
     def lock(self, keys: Iterable[str]) -> None:
         self.tx.lock(keys)
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        self.tx.prefetch(keys)
+
     def history(
         self,
         resource_type: str | None = None,

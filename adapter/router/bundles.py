@@ -593,6 +593,13 @@ def run_transaction(
     _resolve_references(ctx, tx, entries, ids)
     pending = frozenset(e.resolved for e in entries if e.resolved and e.method != "DELETE")
     base = replace(base, pending=pending)
+    # The resources the updates will write, read in one go rather than one by one.
+    tx.prefetch(
+        (rtype, rid)
+        for e in entries
+        if e.resolved and e.method in ("PUT", "PATCH")
+        for rtype, _, rid in [e.resolved.partition("/")]
+    )
     for entry in ordered:
         if entry.method != "DELETE":
             _execute(ctx, tx, entry, base)

@@ -192,6 +192,9 @@ class _MemoryTransaction:
     def lock(self, keys: Iterable[str]) -> None:
         """Transactions already run one at a time."""
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Everything is at hand already."""
+
     # -- reads ---------------------------------------------------------------------------------
 
     def read(self, resource_type: str, id: str) -> StoredResource:

@@ -119,6 +119,11 @@ class Transaction(Protocol):
 
     def lock(self, keys: Iterable[str]) -> None: ...
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """The (type, id) of resources about to be updated or deleted: a store may read (and
+        lock) them in one go. Changes nothing that later calls see."""
+        ...
+
     def history(
         self,
         resource_type: str | None = None,

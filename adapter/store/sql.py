@@ -9,12 +9,22 @@ Concurrency (several forlop processes on one database):
 - an update or delete first reads the row ``FOR UPDATE`` (PostgreSQL; SQLite's ``BEGIN
   IMMEDIATE`` already excludes other writers), so versions are gap-free, If-Match is checked
   against the committed version, and no update is lost;
-- create-on-update of a new id inserts the row at once with ``ON CONFLICT DO NOTHING``; losing
-  that race turns the call into an ordinary update of the winner's row;
+- create-on-update of an id that does not exist writes version 1 with the other rows at the
+  flush; when a concurrent transaction created that id first, the insert fails and the
+  transaction becomes a :class:`~adapter.store.repository.TransientConflict`: run again, it
+  finds the row and updates it;
+- ``prefetch(keys)`` reads (PostgreSQL: and locks) the rows a transaction is about to write in
+  one statement, in one order, instead of one round trip per resource;
 - ``lock(keys)`` takes ``pg_advisory_xact_lock`` per key (sorted, so two transactions cannot
   deadlock on each other's keys), released at commit or rollback;
 - a deadlock or serialization failure reported by the database becomes a
   :class:`~adapter.store.repository.TransientConflict` (409): run the transaction again.
+
+Round trips on PostgreSQL: a transaction opens its block (``BEGIN``) only at its first statement
+that locks or must be undone with the rest, so a read-only transaction and one whose only write
+is its final flush (an AuditEvent, a plain create) send no ``BEGIN`` and no ``COMMIT``. That
+changes nothing they see: at READ COMMITTED every statement takes a snapshot of its own anyway,
+and a single statement is atomic and durable by itself.
 
 Timestamps come from the writing process's clock at its first write in the transaction (never
 earlier than the resource's previous version). A poller using ``_since`` should overlap its
@@ -32,6 +42,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -91,7 +102,11 @@ class SqlRepository:
     def transaction(self, *, read_only: bool = False) -> Iterator[SqlTransaction]:
         queue = nullcontext() if read_only else self._writers
         with queue, self.engine.connect() as conn:
-            if not self.postgres:
+            if self.postgres:
+                # The transaction block opens at the first statement that needs it (see
+                # SqlTransaction.open_block); commit and rollback end it when there is one.
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
                 conn = conn.execution_options(
                     **{BEGIN_OPTION: "DEFERRED" if read_only else "IMMEDIATE"}
                 )
@@ -99,7 +114,7 @@ class SqlRepository:
                 with conn.begin():
                     tx = SqlTransaction(self, conn, read_only=read_only)
                     yield tx
-                    tx.flush()
+                    tx.flush(last=True)
             except DBAPIError as exc:
                 translated = _translate(exc)
                 if translated is exc:
@@ -176,21 +191,6 @@ class _Pending:
         )
 
 
-# Statements of every conditional write on PostgreSQL, built once: building one costs more than
-# the round trip that runs it.
-_CLAIM = (
-    postgresql.insert(resources)
-    .values(
-        res_type=sa.bindparam("res_type"),
-        id=sa.bindparam("id"),
-        version=1,
-        last_updated=sa.bindparam("last_updated"),
-        deleted=False,
-        body=sa.bindparam("body"),
-    )
-    .on_conflict_do_nothing(index_elements=["res_type", "id"])
-    .returning(resources.c.version)
-)
 # Every key in one round trip, in the order of the array (sorted by the caller: two
 # transactions that want the same keys take them in the same order and cannot deadlock).
 _ADVISORY_LOCKS = sa.text(
@@ -219,22 +219,73 @@ def _insert_sql(table: sa.Table) -> str:
     )
 
 
-def _array_type(column: sa.Column[Any]) -> str:
-    """The PostgreSQL array type a column's values are sent as: strings as text (the column's
-    own length and collation apply on insert), anything else as the column's type."""
-    if isinstance(column.type, sa.String):
-        return "text[]"
-    return f"{column.type.compile(dialect=postgresql.dialect())}[]"  # type: ignore[no-untyped-call]
+_INSERTED_TABLES = (resources, resource_history, *_INDEX_TABLES)
 
 
-@cache
-def _unnest_insert(table: sa.Table) -> sa.TextClause:
-    """PostgreSQL: every row in one statement, one array per column (one round trip, where an
-    executemany sends a statement per row)."""
-    columns = _written_columns(table)
-    arrays = ", ".join(f"CAST(:{c} AS {_array_type(table.c[c])})" for c in columns)
-    names = ", ".join(columns)
-    return sa.text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})")
+def _from_json(table: sa.Table, position: int, column: str) -> str:
+    """The SQL that reads ``column`` from element ``position`` of a JSON row ``x``."""
+    value = f"x->>{position}"
+    kind = table.c[column].type
+    if isinstance(kind, sa.LargeBinary):
+        return f"convert_to({value}, 'UTF8')"  # the body: UTF-8 JSON, sent as a string
+    if isinstance(kind, sa.String):
+        return value
+    return f"CAST({value} AS {kind.compile(dialect=postgresql.dialect())})"  # type: ignore[no-untyped-call]
+
+
+def _json_inserts() -> sa.TextClause:
+    """PostgreSQL: every row of a flush, of every table, in one statement and one round trip.
+    Each table's rows come as one JSON array of arrays (one parameter, made by orjson): psycopg
+    sends arrays of arrays of column values element by element in Python, which cost three
+    times the CPU of the whole statement. The inserts are independent of each other (no
+    foreign keys), so one statement's CTEs may run them in any order."""
+    parts = []
+    for table in _INSERTED_TABLES:
+        columns = _written_columns(table)
+        values = ", ".join(_from_json(table, i, c) for i, c in enumerate(columns))
+        parts.append(
+            f"{table.name} AS (INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"SELECT {values} FROM jsonb_array_elements(CAST(:{table.name} AS jsonb)) AS x)"
+        )
+    return sa.text(f"WITH {', '.join(parts)} SELECT 1")
+
+
+_JSON_INSERTS = _json_inserts()
+# Where the body is in a row of the tables that hold one (bytes, sent to JSON as text).
+_BODY_AT = {table: _written_columns(table).index("body") for table in (resources, resource_history)}
+
+
+def _committed(
+    key: Key, version: int, last_updated: int, deleted: bool, body: bytes | None
+) -> _Pending:
+    """The state of a resource as its ``resources`` row holds it."""
+    resource = records.decode(body) if body is not None else None
+    stored = records.stored(key[0], key[1], version, last_updated, deleted, resource)
+    return _Pending(stored, body, last_updated, None, True, version, not deleted)
+
+
+def _body_as_text(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
+    body = row[at]
+    return (*row[:at], body.decode() if body is not None else None, *row[at + 1 :])
+
+
+def _index_rows(indexed: Sequence[_Pending]) -> dict[sa.Table, list[tuple[Any, ...]]]:
+    """The index rows of ``indexed``, by table."""
+    tokens: list[tuple[Any, ...]] = []
+    refs: list[tuple[Any, ...]] = []
+    dates: list[tuple[Any, ...]] = []
+    strings: list[tuple[Any, ...]] = []
+    for p in indexed:
+        assert p.index is not None
+        rtype, rid = p.stored.resource_type, p.stored.id
+        tokens += [(rtype, rid, t.param, t.system, t.code, t.text) for t in p.index.tokens]
+        refs += [
+            (rtype, rid, x.param, x.target_type, x.target_id, x.reference)
+            for x in p.index.references
+        ]
+        dates += [(rtype, rid, d.param, d.low, d.high) for d in p.index.dates]
+        strings += [(rtype, rid, s.param, s.norm, s.exact) for s in p.index.strings]
+    return {idx_token: tokens, idx_reference: refs, idx_date: dates, idx_string: strings}
 
 
 class SqlTransaction:
@@ -244,8 +295,18 @@ class SqlTransaction:
         self.read_only = read_only
         self.pending: dict[Key, _Pending] = {}
         self._now: int | None = None
+        self._open = not repo.postgres  # SQLite: the engine's BEGIN opened it already
+        self._absent: set[Key] = set()  # read in this transaction and found missing
+        self._claims = 0  # ids created by update: a concurrent creator may have been first
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def open_block(self) -> None:
+        """PostgreSQL: open the transaction block, before a statement that locks rows or keys or
+        writes anything that must commit or roll back with later statements."""
+        if not self._open:
+            self.conn.exec_driver_sql("BEGIN")
+            self._open = True
 
     def _timestamp(self, after: int | None) -> int:
         if self._now is None:
@@ -254,23 +315,39 @@ class SqlTransaction:
 
     def _row_state(self, key: Key) -> _Pending | None:
         """The committed state of ``key``, locking its row against concurrent writers."""
+        self.open_block()
         statement = sql_reads.CURRENT_FOR_UPDATE if self.repo.postgres else sql_reads.CURRENT
         row = self.conn.execute(statement, {"res_type": key[0], "id": key[1]}).first()
         if row is None:
             return None
-        body = records.decode(row.body) if row.body is not None else None
-        stored = records.stored(key[0], key[1], row.version, row.last_updated, row.deleted, body)
-        return _Pending(
-            stored, row.body, row.last_updated, None, True, row.version, not row.deleted
-        )
+        return _committed(key, row.version, row.last_updated, row.deleted, row.body)
 
     def _state(self, key: Key) -> _Pending | None:
         found = self.pending.get(key)
-        if found is None:
+        if found is None and key not in self._absent:
             found = self._row_state(key)
             if found is not None:
                 self.pending[key] = found
         return found
+
+    def prefetch(self, keys: Iterable[Key]) -> None:
+        """Read the committed state of ``keys`` (PostgreSQL: and lock their rows, in key
+        order) in one statement, for the writes that follow."""
+        wanted = sorted({key for key in keys if key not in self.pending} - self._absent)
+        if not wanted:
+            return
+        self.open_block()
+        statement = sql_reads.CURRENT_OF_MANY
+        if self.repo.postgres:
+            statement = statement.with_for_update()
+        found = set()
+        for row in self.conn.execute(statement, {"keys": wanted}):
+            key = (row.res_type, row.id)
+            found.add(key)
+            self.pending[key] = _committed(
+                key, row.version, row.last_updated, row.deleted, row.body
+            )
+        self._absent.update(set(wanted) - found)
 
     def _new_version(
         self, key: Key, version: int, after: int | None, resource: dict[str, Any] | None
@@ -323,13 +400,12 @@ class SqlTransaction:
         records.check_body(resource, resource_type, id)
         key = (resource_type, id)
         state = self._state(key)
-        if state is None and self.repo.postgres:
-            state = self._claim(key, resource, if_match)
-            if state.history:
-                return UpdateResult(state.stored, created=True)
         current = state.stored.version_id if state else None
         records.check_match(resource_type, id, current, if_match)
         if state is None:
+            # Nothing locks an id that does not exist yet: a concurrent creator of the same id
+            # makes the insert at the flush fail (see _insert_rows).
+            self._claims += 1
             return UpdateResult(self._record(key, None, 1, None, resource).stored, created=True)
         if state.body is not None and records.content(resource) == records.content(
             records.decode(state.body)
@@ -338,25 +414,6 @@ class SqlTransaction:
         was_deleted = state.stored.deleted
         self._record(key, state, state.stored.version_id + 1, state.last_updated, resource)
         return UpdateResult(state.stored, created=was_deleted)
-
-    def _claim(self, key: Key, resource: dict[str, Any], if_match: int | None) -> _Pending:
-        """PostgreSQL create-on-update: insert version 1 now, or find who was faster."""
-        records.check_match(key[0], key[1], None, if_match)
-        stored, body, last_updated, index = self._new_version(key, 1, None, resource)
-        inserted = self.conn.execute(
-            _CLAIM,
-            {"res_type": key[0], "id": key[1], "last_updated": last_updated, "body": body},
-        ).first()
-        if inserted is not None:
-            history = [(stored, body, last_updated)]
-            state = _Pending(stored, body, last_updated, index, True, 1, False, history)
-        else:
-            winner = self._row_state(key)  # waits for the other transaction, then locks its row
-            if winner is None:
-                raise records.transient_conflict(f"{key[0]}/{key[1]} changed while being created.")
-            state = winner
-        self.pending[key] = state
-        return state
 
     def delete(
         self, resource_type: str, id: str, *, if_match: int | None = None
@@ -380,17 +437,22 @@ class SqlTransaction:
             return  # BEGIN IMMEDIATE holds the database write lock already
         numbers = sorted({_lock_number(key) for key in keys})
         if numbers:
+            self.open_block()
             self.conn.execute(_ADVISORY_LOCKS, {"keys": numbers})
 
     # -- flush -------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write buffered versions: stale index rows out, resource rows, history, new index rows."""
+    def flush(self, *, last: bool = False) -> None:
+        """Write buffered versions: stale index rows out, resource rows, history, new index rows.
+        ``last``: nothing follows but the commit, so new rows alone need no transaction block
+        (on PostgreSQL they are one statement)."""
         changed = [p for p in self.pending.values() if p.history]
         if not changed:
             return
         conn = self.conn
         reindex = [p for p in changed if p.db_indexed]
+        if not last or reindex or any(p.in_db for p in changed):
+            self.open_block()
         if reindex:
             owners = [{"b_type": p.stored.resource_type, "b_id": p.stored.id} for p in reindex]
             for table in _INDEX_TABLES:
@@ -401,9 +463,9 @@ class SqlTransaction:
                     ),
                     owners,
                 )
-        inserts = [self._row(p) for p in changed if not p.in_db]
-        if inserts:
-            self._insert_rows(resources, [tuple(row.values()) for row in inserts])
+        rows: dict[sa.Table, list[tuple[Any, ...]]] = {
+            resources: [tuple(self._row(p).values()) for p in changed if not p.in_db]
+        }
         updates = [
             {"b_type": p.stored.resource_type, "b_id": p.stored.id, **self._row(p)}
             for p in changed
@@ -422,13 +484,13 @@ class SqlTransaction:
                 ),
                 [{k: v for k, v in u.items() if k not in ("res_type", "id")} for u in updates],
             )
-        history = [
+        rows[resource_history] = [
             (s.resource_type, s.id, s.version_id, lu, s.deleted, body)
             for p in changed
             for s, body, lu in p.history
         ]
-        self._insert_rows(resource_history, history)
-        self._insert_index([p for p in changed if p.index is not None])
+        rows.update(_index_rows([p for p in changed if p.index is not None]))
+        self._insert_rows(rows)
         for p in changed:
             p.in_db, p.db_version = True, p.stored.version_id
             p.db_indexed, p.history = p.index is not None, []
@@ -445,42 +507,34 @@ class SqlTransaction:
             "body": p.body,
         }
 
-    def _insert_index(self, indexed: Sequence[_Pending]) -> None:
-        tokens: list[tuple[Any, ...]] = []
-        refs: list[tuple[Any, ...]] = []
-        dates: list[tuple[Any, ...]] = []
-        strings: list[tuple[Any, ...]] = []
-        for p in indexed:
-            assert p.index is not None
-            rtype, rid = p.stored.resource_type, p.stored.id
-            tokens += [(rtype, rid, t.param, t.system, t.code, t.text) for t in p.index.tokens]
-            refs += [
-                (rtype, rid, x.param, x.target_type, x.target_id, x.reference)
-                for x in p.index.references
-            ]
-            dates += [(rtype, rid, d.param, d.low, d.high) for d in p.index.dates]
-            strings += [(rtype, rid, s.param, s.norm, s.exact) for s in p.index.strings]
-        for table, rows in (
-            (idx_token, tokens),
-            (idx_reference, refs),
-            (idx_date, dates),
-            (idx_string, strings),
-        ):
-            self._insert_rows(table, rows)
-
-    def _insert_rows(self, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
-        """On SQLite, one ``executemany`` through the bare driver: SQLAlchemy's per-row
-        parameter processing costs twice what SQLite takes to insert the row (the values are
-        plain str, int, bool, bytes and None, which sqlite3 takes as they are). On PostgreSQL,
-        one INSERT of arrays (:func:`_unnest_insert`)."""
-        if not rows:
+    def _insert_rows(self, rows: dict[sa.Table, list[tuple[Any, ...]]]) -> None:
+        """On SQLite, one ``executemany`` per table through the bare driver: SQLAlchemy's
+        per-row parameter processing costs twice what SQLite takes to insert the row (the values
+        are plain str, int, bool, bytes and None, which sqlite3 takes as they are). On
+        PostgreSQL, one statement for every table (:data:`_JSON_INSERTS`)."""
+        if not any(rows.values()):
             return
-        if self.repo.postgres:
-            columns = _written_columns(table)
-            arrays = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
-            self.conn.execute(_unnest_insert(table), arrays)
-        else:
-            self.conn.exec_driver_sql(_insert_sql(table), rows)
+        if not self.repo.postgres:
+            for table, table_rows in rows.items():
+                if table_rows:
+                    self.conn.exec_driver_sql(_insert_sql(table), table_rows)
+            return
+        params: dict[str, str] = {}
+        for table in _INSERTED_TABLES:
+            table_rows = rows.get(table, [])
+            at = _BODY_AT.get(table)
+            if at is not None:
+                table_rows = [_body_as_text(row, at) for row in table_rows]
+            params[table.name] = orjson.dumps(table_rows).decode()
+        try:
+            self.conn.execute(_JSON_INSERTS, params)
+        except DBAPIError as exc:
+            if self._claims and getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise records.transient_conflict(
+                    "A resource this transaction created by update was created at the same "
+                    "time by another; the transaction was rolled back and can be retried."
+                ) from exc
+            raise
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -33,6 +33,21 @@ CURRENT = sa.select(
     resources.c.version, resources.c.last_updated, resources.c.deleted, resources.c.body
 ).where(resources.c.res_type == sa.bindparam("res_type"), resources.c.id == sa.bindparam("id"))
 CURRENT_FOR_UPDATE = CURRENT.with_for_update()
+# The current rows of many resources (``keys``: a list of (type, id)), in key order.
+CURRENT_OF_MANY = (
+    sa.select(
+        resources.c.res_type,
+        resources.c.id,
+        resources.c.version,
+        resources.c.last_updated,
+        resources.c.deleted,
+        resources.c.body,
+    )
+    .where(
+        sa.tuple_(resources.c.res_type, resources.c.id).in_(sa.bindparam("keys", expanding=True))
+    )
+    .order_by(resources.c.res_type, resources.c.id)
+)
 
 
 def select_current(conn: sa.Connection, resource_type: str, id: str) -> StoredResource | None:

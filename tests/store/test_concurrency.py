@@ -15,7 +15,14 @@ from adapter.fhir.errors import FhirError
 from adapter.search.parser import parse_search
 from adapter.store.repository import Repository, TransientConflict
 from adapter.store.sql import SqlRepository
-from tests.store.workers import FNR_SYSTEM, conditional_create, create_all, patient, synthetic_fnr
+from tests.store.workers import (
+    FNR_SYSTEM,
+    clear,
+    conditional_create,
+    create_all,
+    patient,
+    synthetic_fnr,
+)
 
 THREADS = 6
 
@@ -109,6 +116,52 @@ def test_concurrent_create_on_update_of_one_new_id(repository: Repository) -> No
     assert sorted(results) == [False] * (THREADS - 1) + [True], results
     with repository.transaction() as tx:
         assert tx.read("Patient", "shared").version_id == THREADS
+
+
+def test_a_prefetched_resource_is_not_updated_underneath(repository: Repository) -> None:
+    with repository.transaction() as tx:
+        tx.create(patient(synthetic_fnr(0)), id="p1")
+    prefetched = threading.Event()
+    other: list[Any] = []
+
+    def update_meanwhile() -> None:
+        prefetched.wait(10)
+        body = patient(synthetic_fnr(0), birthDate="1920")
+        other.append(retrying(repository, lambda tx: tx.update("Patient", "p1", body)))
+
+    thread = threading.Thread(target=update_meanwhile)
+    thread.start()
+    with repository.transaction() as tx:
+        tx.prefetch([("Patient", "p1")])
+        prefetched.set()
+        time.sleep(0.3)  # the other writer's chance to slip in, were the row not held
+        mine = tx.update("Patient", "p1", patient(synthetic_fnr(0), birthDate="1910"))
+    thread.join(30)
+    assert mine.stored.version_id == 2
+    assert [r.stored.version_id for r in other] == [3]
+    with repository.transaction() as tx:
+        history = tx.history("Patient", "p1").entries
+        assert sorted(e.version_id for e in history) == [1, 2, 3]
+        assert tx.read("Patient", "p1").resource["birthDate"] == "1920"
+
+
+def test_a_create_on_update_beaten_by_another_creator_is_transient(
+    postgres_repository: SqlRepository,
+) -> None:
+    # PostgreSQL only: on SQLite the second writer would wait for the first to commit.
+    repo = postgres_repository
+    clear(repo)
+    with pytest.raises(TransientConflict), repo.transaction() as first:
+        first.update("Patient", "contested", patient(synthetic_fnr(0), birthDate="1910"))
+        with repo.transaction() as second:
+            second.update("Patient", "contested", patient(synthetic_fnr(0), birthDate="1920"))
+    result = retrying(
+        repo,
+        lambda tx: tx.update("Patient", "contested", patient(synthetic_fnr(0), birthDate="1910")),
+    )
+    assert (result.stored.version_id, result.created) == (2, False)
+    with repo.transaction() as tx:
+        assert len(tx.history("Patient", "contested").entries) == 2
 
 
 @pytest.mark.slow

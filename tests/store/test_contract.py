@@ -182,6 +182,22 @@ def test_delete_writes_a_tombstone(repository: Repository) -> None:
 # --- transactions ---------------------------------------------------------------------------
 
 
+def test_a_taken_id_fails_the_whole_transaction(repository: Repository) -> None:
+    with repository.transaction() as tx:
+        tx.create(patient(synthetic_fnr(0)), id="p1")
+    with pytest.raises(FhirError) as excinfo, repository.transaction() as tx:
+        tx.create(patient(synthetic_fnr(1)), id="fresh")
+        tx.create(goal("Patient/fresh"), id="g1")
+        tx.create(patient(synthetic_fnr(2)), id="p1")
+    assert _status(excinfo) == 409
+    with repository.transaction() as tx:
+        for rtype, rid in (("Patient", "fresh"), ("Goal", "g1")):
+            with pytest.raises(FhirError) as missing:
+                tx.read(rtype, rid)
+            assert _status(missing) == 404
+        assert len(tx.history().entries) == 1
+
+
 def test_an_error_mid_transaction_leaves_nothing(repository: Repository) -> None:
     with repository.transaction() as tx:
         kept = tx.create(patient(synthetic_fnr(0)))
@@ -208,6 +224,33 @@ def test_a_transaction_sees_its_own_writes(repository: Repository) -> None:
         assert tx.vread("Patient", created.id, 1).version_id == 1
         query = parse_search("Patient", [("gender", "female")]).query
         assert [s.id for s in tx.search(query).matches] == [created.id]
+
+
+def test_prefetch_changes_nothing_later_calls_see(repository: Repository) -> None:
+    with repository.transaction() as tx:
+        tx.create(patient(synthetic_fnr(0)), id="kept")
+        tx.create(patient(synthetic_fnr(1)), id="gone")
+    with repository.transaction() as tx:
+        tx.delete("Patient", "gone")
+    with repository.transaction() as tx:
+        tx.create(patient(synthetic_fnr(2)), id="mine")
+        tx.prefetch(
+            [("Patient", k) for k in ("kept", "gone", "new", "mine")] + [("Goal", "nothing")]
+        )
+        assert tx.read("Patient", "mine").version_id == 1  # its own write, not a stale read
+        kept = tx.update("Patient", "kept", patient(synthetic_fnr(0), gender="female"))
+        gone = tx.update("Patient", "gone", patient(synthetic_fnr(1)))
+        new = tx.update("Patient", "new", patient(synthetic_fnr(3)))
+        mine = tx.update("Patient", "mine", patient(synthetic_fnr(2), gender="male"))
+        assert tx.delete("Goal", "nothing") is None
+        assert (kept.stored.version_id, kept.created) == (2, False)
+        assert (gone.stored.version_id, gone.created) == (3, True)
+        assert (new.stored.version_id, new.created) == (1, True)
+        assert (mine.stored.version_id, mine.created) == (2, False)
+    with repository.transaction() as tx:
+        versions = {k: tx.read("Patient", k).version_id for k in ("kept", "gone", "new", "mine")}
+        assert versions == {"kept": 2, "gone": 3, "new": 1, "mine": 2}
+        assert tx.read("Patient", "kept").resource["gender"] == "female"
 
 
 # --- history --------------------------------------------------------------------------------
