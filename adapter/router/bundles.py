@@ -257,20 +257,16 @@ def _criteria(entry: _Entry) -> str | None:
 
 
 def _match_together(tx: Transaction, entries: list[_Entry]) -> dict[tuple[str, str], list[str]]:
-    """(type, criteria) -> matching ids for the entries conditional on one identifier, one
-    search per resource type that has several (a discharge has 3-5 Goals and Observations)."""
+    """(type, criteria) -> matching ids for the entries conditional on one identifier, all found
+    with one search (a discharge names a dozen resources by identifier)."""
     by_type: dict[str, dict[tuple[str, str], str]] = {}
     for entry in entries:
         criteria = _criteria(entry)
         pair = identifier_pair(criteria) if criteria is not None else None
         if criteria is not None and pair is not None:
             by_type.setdefault(_type_of(entry.url), {})[pair] = criteria
-    known: dict[tuple[str, str], list[str]] = {}
-    for rtype, wanted in by_type.items():
-        found = match_identifiers(tx, rtype, list(wanted)) if len(wanted) > 1 else None
-        for pair, ids in (found or {}).items():
-            known[(rtype, wanted[pair])] = ids
-    return known
+    found = match_identifiers(tx, {rtype: list(wanted) for rtype, wanted in by_type.items()})
+    return {(rtype, by_type[rtype][pair]): ids for (rtype, pair), ids in found.items()}
 
 
 def _assign(ctx: Context, tx: Transaction, entries: list[_Entry]) -> dict[str, str]:

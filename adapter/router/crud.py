@@ -9,7 +9,7 @@ that exist. Conformance resources (profiles/) are served read-only.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
@@ -31,6 +31,7 @@ from adapter.fhir.errors import (
 from adapter.fhir.errors import outcome as render_outcome
 from adapter.registry import Registry
 from adapter.router.request import FhirRequest, Outcome, parse_if_match
+from adapter.search.parameters import default_parameters
 from adapter.search.parser import parse_search
 from adapter.search.query import SearchQuery
 from adapter.search.values import cut, parse_reference
@@ -224,30 +225,53 @@ def identifier_pair(criteria: str) -> tuple[str, str] | None:
 
 
 def match_identifiers(
-    tx: Transaction, resource_type: str, pairs: Collection[tuple[str, str]]
-) -> dict[tuple[str, str], list[str]] | None:
-    """The ids each ``identifier=system|value`` criteria of one type selects, found with one
-    search (a transaction's conditional entries, matched together); None when one page does
-    not hold every match, and each criteria must be matched on its own (:func:`matches`)."""
-    limit = 2 * len(pairs) + 1
-    joined = ",".join(f"{system}|{value}" for system, value in pairs)
+    tx: Transaction, wanted: Mapping[str, Collection[tuple[str, str]]]
+) -> dict[tuple[str, tuple[str, str]], list[str]]:
+    """The ids each ``Type?identifier=system|value`` criteria selects (``wanted``: the pairs by
+    type), keyed by (type, pair), found with one search across the types (a transaction's
+    conditional entries, matched together). A criteria left out of the answer must be matched
+    on its own (:func:`matches`): its type has no identifier parameter, or one page did not
+    hold every match."""
+    searchable = {
+        rtype: pairs
+        for rtype, pairs in wanted.items()
+        if pairs and default_parameters().get(rtype, "identifier") is not None
+    }
+    if not searchable:
+        return {}
+    limit = 2 * sum(len(pairs) for pairs in searchable.values()) + 1
+    values = sorted({pair for pairs in searchable.values() for pair in pairs})
     parsed = parse_search(
-        resource_type, [("identifier", joined)], default_count=limit, max_count=limit
+        None,
+        [
+            ("_type", ",".join(sorted(searchable))),
+            ("identifier", ",".join(f"{system}|{value}" for system, value in values)),
+        ],
+        default_count=limit,
+        max_count=limit,
     )
-    if parsed.unknown:
-        return None  # a type without an identifier parameter: matches() says so
     query = parsed.query
     page = tx.search(SearchQuery(types=query.types, clauses=query.clauses, count=limit, total=None))
     if page.next_cursor is not None or len(page.matches) >= limit:
-        return None
+        return {}
     # A match is attributed by the index rows the search itself compared.
-    wanted = {(cut(system), cut(value)): (system, value) for system, value in pairs}
-    found: dict[tuple[str, str], list[str]] = {pair: [] for pair in pairs}
+    cut_pairs = {
+        (rtype, cut(system), cut(value)): (system, value)
+        for rtype, pairs in searchable.items()
+        for system, value in pairs
+    }
+    found: dict[tuple[str, tuple[str, str]], list[str]] = {
+        (rtype, pair): [] for rtype, pairs in searchable.items() for pair in pairs
+    }
     for stored in page.matches:
+        rtype = stored.resource_type
         for token in default_indexer().index(stored.resource).tokens:
-            pair = wanted.get((token.system or "", token.code or ""))
-            if token.param == "identifier" and pair is not None and stored.id not in found[pair]:
-                found[pair].append(stored.id)
+            pair = cut_pairs.get((rtype, token.system or "", token.code or ""))
+            if token.param != "identifier" or pair is None:
+                continue
+            ids = found[(rtype, pair)]
+            if stored.id not in ids:
+                ids.append(stored.id)
     return found
 
 

@@ -1,5 +1,5 @@
-"""A transaction's conditional entries on one identifier each are matched together, one search per
-resource type: every entry must still find exactly what it would find alone."""
+"""A transaction's conditional entries on one identifier each are matched together, with one search
+across their resource types: every entry must still find exactly what it would find alone."""
 
 from __future__ import annotations
 
@@ -89,15 +89,33 @@ def test_one_search_attributes_every_match_to_its_identifier() -> None:
     with repository.transaction() as tx:
         ids = [tx.create(goal(v)).id for v in values[:3]]
         twin = tx.create(goal(values[0])).id
+        # The same identifier on a resource of another type is not a Goal's match.
+        patient = tx.create({"resourceType": "Patient", "identifier": ident(values[1])}).id
     with repository.transaction(read_only=True) as tx:
-        found = match_identifiers(tx, "Goal", [(SID, v) for v in values])
-    assert found is not None
-    assert sorted(found.pop((SID, values[0]))) == sorted([ids[0], twin])
+        found = match_identifiers(
+            tx,
+            {
+                "Goal": [(SID, v) for v in values],
+                "Patient": [(SID, values[1]), (SID, values[3])],
+                # Appointment has no identifier parameter here: left to matches().
+                "Appointment": [(SID, values[0])],
+            },
+        )
+    assert sorted(found.pop(("Goal", (SID, values[0])))) == sorted([ids[0], twin])
     assert found == {
-        (SID, values[1]): [ids[1]],
-        (SID, values[2]): [ids[2]],
-        (SID, values[3]): [],
+        ("Goal", (SID, values[1])): [ids[1]],
+        ("Goal", (SID, values[2])): [ids[2]],
+        ("Goal", (SID, values[3])): [],
+        ("Patient", (SID, values[1])): [patient],
+        ("Patient", (SID, values[3])): [],
     }
+
+
+def test_a_page_too_small_for_every_match_leaves_each_criteria_to_itself() -> None:
+    repository = MemoryRepository()
+    crowded = fresh()
+    with repository.transaction() as tx:
+        for _ in range(4):
+            tx.create(goal(crowded))
     with repository.transaction(read_only=True) as tx:
-        # Appointment has no identifier parameter here: each criteria is left to matches().
-        assert match_identifiers(tx, "Appointment", [(SID, values[0])]) is None
+        assert match_identifiers(tx, {"Goal": [(SID, crowded)]}) == {}
