@@ -1,9 +1,9 @@
 """The SQL repository (SQLite and PostgreSQL through SQLAlchemy Core).
 
-One :class:`SqlTransaction` is one database transaction. Writes are buffered and flushed as one
-``executemany`` per table (pipelined by psycopg, a C loop in sqlite3) before any query that must
-see them and at commit, so a Bundle of N entries costs a handful of round trips, not N per
-table. The read side is :mod:`adapter.store.sql_reads`.
+One :class:`SqlTransaction` is one database transaction. Writes are buffered and flushed before
+any query that must see them and at commit: new rows as one ``executemany`` per table on SQLite (a
+C loop in sqlite3) and as one statement for every table on PostgreSQL, so a Bundle of N entries
+costs a handful of round trips, not N per table. The read side is :mod:`adapter.store.sql_reads`.
 
 Concurrency (several forlop processes on one database):
 - an update or delete first reads the row ``FOR UPDATE`` (PostgreSQL; SQLite's ``BEGIN
