@@ -53,6 +53,11 @@ def _term_shape(kind: str, term: object) -> tuple[TermShape, list[Any]] | None:
     return None
 
 
+def _codes_listed(terms: tuple[TermShape, ...]) -> bool:
+    """Several token terms, each with a code: their codes are also listed for the index."""
+    return len(terms) > 1 and all(t[0] == "token" and t[1] for t in terms)
+
+
 def _clause_shape(clause: Clause) -> tuple[ClauseShape, list[Any]] | None:
     if clause.missing is not None or clause.modifier not in ("", "not") or not clause.terms:
         return None
@@ -66,6 +71,8 @@ def _clause_shape(clause: Clause) -> tuple[ClauseShape, list[Any]] | None:
             return None
         terms.append(found[0])
         values.extend(found[1])
+    if _codes_listed(tuple(terms)):
+        values.extend(t.code for t in clause.terms if isinstance(t, TokenTerm))
     table = "reference" if clause.kind == "reference" else "token"
     return (table, clause.modifier, tuple(terms)), values
 
@@ -127,9 +134,10 @@ def _page_statement(tables: Any, clauses: tuple[ClauseShape, ...], after: bool) 
                 alternatives.append(
                     sa.and_(same, c.target_type == names.next()) if term[1] else same
                 )
-        owned = r.id.in_(
-            sa.select(c.res_id).where(c.res_type == res_type, param, sa.or_(*alternatives))
-        )
+        conditions_of_row = [c.res_type == res_type, param, sa.or_(*alternatives)]
+        if _codes_listed(terms):  # as the planner does (adapter.search.sql.Planner._clause)
+            conditions_of_row.append(c.code.in_([names.next() for _ in terms]))
+        owned = r.id.in_(sa.select(c.res_id).where(*conditions_of_row))
         conditions.append(sa.not_(owned) if modifier == "not" else owned)
     if after:
         last_id, last_type = names.next(), names.next()

@@ -121,7 +121,13 @@ class Planner:
             present = self._owned(table, [owned_param])
             return sa.not_(present) if clause.missing else present
         terms = sa.or_(*(self._term(table, clause, term) for term in clause.terms))
-        hit = self._owned(table, [owned_param, terms])
+        conditions = [owned_param, terms]
+        codes = [t.code for t in clause.terms if isinstance(t, TokenTerm) and t.code]
+        if len(codes) > 1 and len(codes) == len(clause.terms):
+            # Implied by the terms, but it lets the index seek each code: SQLite reads every row
+            # of the parameter to test an OR of (code, system) pairs.
+            conditions.append(table.c.code.in_(sorted(set(codes))))
+        hit = self._owned(table, conditions)
         return sa.not_(hit) if clause.modifier == "not" else hit
 
     def _table(self, clause: Clause) -> sa.Table:

@@ -33,7 +33,17 @@ def _initial_schema(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
-STEPS: tuple[Step, ...] = (Step(1, "resources, history and search index tables", _initial_schema),)
+def _covering_reference_owner(conn: sa.Connection) -> None:
+    """Rebuild ix_reference_owner with the target columns (see adapter.store.schema)."""
+    owner = next(i for i in schema.idx_reference.indexes if i.name == "ix_reference_owner")
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {owner.name}"))
+    owner.create(conn)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "resources, history and search index tables", _initial_schema),
+    Step(2, "the owner index of references covers their targets", _covering_reference_owner),
+)
 
 
 class SchemaTooNew(RuntimeError):

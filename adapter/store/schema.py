@@ -91,7 +91,9 @@ idx_reference = sa.Table(
     sa.Column("target_id", _text(64), nullable=True),
     sa.Column("reference", _text(), nullable=False),
     sa.Index("ix_reference_target", "res_type", "param", "target_id", "target_type", "res_id"),
-    sa.Index("ix_reference_owner", "res_type", "res_id", "param"),
+    # Covering for _include (the targets of given resources): without the target columns SQLite's
+    # planner, lacking statistics, read every row of the parameter through ix_reference_target.
+    sa.Index("ix_reference_owner", "res_type", "res_id", "param", "target_type", "target_id"),
     # Only absolute URLs and canonicals are searched by literal; relative ones by type and id.
     sa.Index(
         "ix_reference_literal",

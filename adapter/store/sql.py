@@ -341,7 +341,12 @@ class SqlTransaction:
         if self.repo.postgres:
             statement = statement.with_for_update()
         found = set()
-        for row in self.conn.execute(statement, {"keys": wanted}):
+        parts = {
+            "keys": wanted,
+            "types": sorted({t for t, _ in wanted}),
+            "ids": sorted({i for _, i in wanted}),
+        }
+        for row in self.conn.execute(statement, parts):
             key = (row.res_type, row.id)
             found.add(key)
             self.pending[key] = _committed(

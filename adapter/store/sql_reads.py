@@ -33,7 +33,9 @@ CURRENT = sa.select(
     resources.c.version, resources.c.last_updated, resources.c.deleted, resources.c.body
 ).where(resources.c.res_type == sa.bindparam("res_type"), resources.c.id == sa.bindparam("id"))
 CURRENT_FOR_UPDATE = CURRENT.with_for_update()
-# The current rows of many resources (``keys``: a list of (type, id)), in key order.
+# The current rows of many resources (``keys``: a list of (type, id); ``types`` and ``ids``:
+# their parts), in key order. The lists of parts let SQLite seek the primary key: for a row-value
+# IN alone it reads the whole table.
 CURRENT_OF_MANY = (
     sa.select(
         resources.c.res_type,
@@ -44,7 +46,9 @@ CURRENT_OF_MANY = (
         resources.c.body,
     )
     .where(
-        sa.tuple_(resources.c.res_type, resources.c.id).in_(sa.bindparam("keys", expanding=True))
+        resources.c.res_type.in_(sa.bindparam("types", expanding=True)),
+        resources.c.id.in_(sa.bindparam("ids", expanding=True)),
+        sa.tuple_(resources.c.res_type, resources.c.id).in_(sa.bindparam("keys", expanding=True)),
     )
     .order_by(resources.c.res_type, resources.c.id)
 )
