@@ -40,6 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+from adapter.fhir.json_codec import dump_json
 from adapter.search.values import date_range, to_microseconds
 from adapter.security.tokens import Principal
 
@@ -208,6 +211,14 @@ def reference_key(literal: str) -> str | None:
     return f"{match['type']}/{match['id']}" if match else None
 
 
+# In compact JSON, a member "reference" with a string value: preceded by "{" or "," it is a key
+# (inside a JSON string every quote is escaped, so string content never matches), and its value
+# runs to the first unescaped quote. The pattern starts with its literal so that it is searched
+# for as a whole; the byte before is checked after.
+_LITERAL_REFERENCE = re.compile(rb'"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
+_OBJECT_IDENTIFIER = b'"identifier":{'
+
+
 def _references(node: Any) -> Iterator[Mapping[str, Any]]:
     """Every Reference-shaped object inside ``node`` (objects with ``reference`` or a typed
     ``identifier``), depth first. (A stack, not recursion, and JSON's own dict and list: every
@@ -266,10 +277,39 @@ def patient_key(reference: Mapping[str, Any]) -> str | None:
 def patients_of(resource: Resource) -> frozenset[str]:
     """The patients a resource belongs to: itself for a Patient, and every patient any of its
     references names (contained resources included). Empty for data about no patient."""
-    found = {key for ref in _references(resource) if (key := patient_key(ref)) is not None}
+    found = _patients_by_text(resource)
+    if found is None:
+        found = _patients_by_walk(resource)
     if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str):
         found.add(f"Patient/{resource['id']}")
     return frozenset(found)
+
+
+def _patients_by_walk(resource: Resource) -> set[str]:
+    return {key for ref in _references(resource) if (key := patient_key(ref)) is not None}
+
+
+def _patients_by_text(resource: Resource) -> set[str] | None:
+    """What :func:`_patients_by_walk` finds, read off the resource's compact JSON: three times
+    faster, and every read's AuditEvent asks it of every resource the read returns. None when
+    the text cannot tell: a reference by identifier (or anything ``Identifier``-valued that is
+    not a list) needs the objects around it, and a resource that is not JSON has no text."""
+    try:
+        text = dump_json(resource)
+    except TypeError:
+        return None
+    if _OBJECT_IDENTIFIER in text:
+        return None
+    found: set[str] = set()
+    for match in _LITERAL_REFERENCE.finditer(text):
+        raw = match[1]
+        if b"Patient/" not in raw or text[match.start() - 1] not in b"{,":
+            continue  # names no patient (every key reference_key makes of one holds this)
+        literal = orjson.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
+        key = reference_key(literal)
+        if key is not None and key.startswith("Patient/"):
+            found.add(key)
+    return found
 
 
 def organisation_number(reference: Mapping[str, Any], resolve: Resolver) -> str | None:

@@ -6,15 +6,21 @@ Bjørn, whose CarePlan names a hospital team. Each test asks who may see or writ
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter.fhir.models import is_resource_type
 from adapter.security.policy import (
     PATIENT_COMPARTMENT,
     Resource,
+    _patients_by_text,
+    _patients_by_walk,
     authors_of,
     care_organisations,
     may_read,
@@ -481,3 +487,58 @@ def test_the_patient_compartment_names_r4_types() -> None:
     assert all(is_resource_type(name) for name in PATIENT_COMPARTMENT)
     assert PATIENT_COMPARTMENT["CarePlan"] == ("patient", "performer")
     assert PATIENT_COMPARTMENT["QuestionnaireResponse"] == ("subject", "author")
+
+
+# --- the patients of a resource, read off its JSON text ---------------------------------------
+
+_KEYS = st.sampled_from(
+    ["reference", "identifier", "type", "system", "value", "subject", "contained", 'x"reference']
+)
+_TEXT = st.sampled_from(
+    [
+        "Patient/anna",
+        "Patient/anna/_history/2",
+        "https://fhir.example/base/Patient/bj\u00f8rn",
+        'Patient/"q"',
+        "Patient/back\\slash",
+        '","reference":"Patient/smuggled',
+        "#contained",
+        "Observation/o-1",
+        "Patient",
+        FNR,
+        "15833812340",
+    ]
+)
+_JSON = st.recursive(
+    _TEXT | st.integers() | st.booleans() | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(_KEYS, _JSON, max_size=6))
+def test_reading_patients_off_the_text_finds_what_the_walk_finds(resource: dict[str, Any]) -> None:
+    by_text = _patients_by_text(resource)
+    if by_text is not None:
+        assert by_text == _patients_by_walk(resource)
+
+
+def test_the_text_answers_for_the_resources_a_pull_returns() -> None:
+    for path in sorted(Path("fixtures/pathways").glob("*/fhir/discharge-bundle.json")):
+        text = path.read_text(encoding="utf-8")
+        for entry in json.loads(text)["entry"]:  # as stored: urn:uuid references made Type/id
+            stored_as = f"{entry['resource']['resourceType']}/{entry['fullUrl'][9:]}"
+            text = text.replace(f'"{entry["fullUrl"]}"', f'"{stored_as}"')
+        for entry in json.loads(text)["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] in ("CarePlan", "Goal", "Observation", "Encounter"):
+                assert _patients_by_text(resource) == _patients_by_walk(resource), path
+                assert _patients_by_walk(resource), path  # every one names its patient
+
+
+def test_a_reference_by_identifier_is_left_to_the_walk() -> None:
+    obs = observation("Patient/anna")
+    obs["performer"] = [{"identifier": {"system": FNR, "value": "15833812340"}}]
+    assert _patients_by_text(obs) is None
+    assert patients_of(obs) == {"Patient/anna", f"Patient?identifier={FNR}|15833812340"}
