@@ -264,11 +264,10 @@ def patient_key(reference: Mapping[str, Any]) -> str | None:
     if isinstance(identifier, Mapping):
         system, value = identifier.get("system"), identifier.get("value")
         target = reference.get("type")
-        by_person_number = target is None and system in PERSON_ID_SYSTEMS
         if (
             isinstance(system, str)
             and isinstance(value, str)
-            and (target == "Patient" or by_person_number)
+            and (target == "Patient" or (target is None and system in PERSON_ID_SYSTEMS))
         ):
             return f"Patient?identifier={system}|{value}"
     return None

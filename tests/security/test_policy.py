@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapter.fhir.json_codec import dump_json
 from adapter.fhir.models import is_resource_type
 from adapter.security.policy import (
     PATIENT_COMPARTMENT,
@@ -509,19 +510,41 @@ _TEXT = st.sampled_from(
         "15833812340",
     ]
 )
-_JSON = st.recursive(
-    _TEXT | st.integers() | st.booleans() | st.none(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
-    max_leaves=25,
+# Reference-shaped objects, literal or by identifier, among arbitrary JSON around them.
+_REFERENCE = st.fixed_dictionaries({"reference": _TEXT}, optional={"type": _TEXT, "display": _TEXT})
+_BY_IDENTIFIER = st.fixed_dictionaries(
+    {"identifier": st.fixed_dictionaries({"system": _TEXT, "value": _TEXT})},
+    optional={"type": st.sampled_from(["Patient", "Practitioner"])},
 )
+_SCALAR = _TEXT | st.integers(-(2**63), 2**63 - 1) | st.booleans() | st.none()
 
 
-@settings(max_examples=400)
-@given(st.dictionaries(_KEYS, _JSON, max_size=6))
+def _json(leaves: st.SearchStrategy[Any], keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+        max_leaves=25,
+    )
+
+
+_LITERAL_KEYS = _KEYS.filter(lambda key: key != "identifier")
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(_LITERAL_KEYS, _json(_SCALAR | _REFERENCE, _LITERAL_KEYS), max_size=6))
 def test_reading_patients_off_the_text_finds_what_the_walk_finds(resource: dict[str, Any]) -> None:
+    assert _patients_by_text(resource) == _patients_by_walk(resource)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(_KEYS, _json(_SCALAR | _REFERENCE | _BY_IDENTIFIER, _KEYS), max_size=6))
+def test_references_by_identifier_are_left_to_the_walk(resource: dict[str, Any]) -> None:
     by_text = _patients_by_text(resource)
-    if by_text is not None:
+    if by_text is None:
+        assert b'"identifier":{' in dump_json(resource)
+    else:
         assert by_text == _patients_by_walk(resource)
+    assert patients_of(resource) == _patients_by_walk(resource)
 
 
 def test_the_text_answers_for_the_resources_a_pull_returns() -> None:
@@ -542,3 +565,8 @@ def test_a_reference_by_identifier_is_left_to_the_walk() -> None:
     obs["performer"] = [{"identifier": {"system": FNR, "value": "15833812340"}}]
     assert _patients_by_text(obs) is None
     assert patients_of(obs) == {"Patient/anna", f"Patient?identifier={FNR}|15833812340"}
+
+
+def test_a_malformed_identifier_names_no_patient() -> None:
+    subject = {"identifier": {"system": [FNR], "value": "15833812340"}}
+    assert patients_of({"resourceType": "Observation", "subject": subject}) == frozenset()
